@@ -1,0 +1,145 @@
+"""Runs the state machine against a target until every failing rule has its own counterexample.
+
+Layer: state machine. One Hypothesis run stops exploring past the failures it found; so after each
+run the rules it caught are muted (still recorded, no longer raised) and the machine runs again,
+until a run finds nothing new. Violations of different rules are different exception types, so one
+run can shrink several of them at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis.errors import Flaky, HypothesisException
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import run_state_machine_as_test
+
+from conformance.catalogue import Catalogue
+from conformance.events import EventLog
+from conformance.machine import ReplicateKeyMachine, SuiteContext, violation_rules
+from conformance.profiles import settings_for
+from conformance.targets import Target
+
+MAX_PASSES = 12
+
+# Each probe: an operation and parameters naming a key that cannot exist. An implementation that
+# has the operation answers NotFoundException (or a validation error); one that lacks it says so.
+_ABSENT = "mrk-00000000000000000000000000000000"
+PROBES: dict[str, dict[str, Any]] = {
+    "ReplicateKey": {"KeyId": _ABSENT, "ReplicaRegion": "us-west-2"},
+    "UpdatePrimaryRegion": {"KeyId": _ABSENT, "PrimaryRegion": "us-west-2"},
+    "ScheduleKeyDeletion": {"KeyId": _ABSENT, "PendingWindowInDays": 7},
+    "CancelKeyDeletion": {"KeyId": _ABSENT},
+    "TagResource": {"KeyId": _ABSENT, "Tags": [{"TagKey": "k", "TagValue": "v"}]},
+    "ListResourceTags": {"KeyId": _ABSENT},
+    "PutKeyPolicy": {"KeyId": _ABSENT, "PolicyName": "default", "Policy": "{}"},
+    "GetKeyPolicy": {"KeyId": _ABSENT, "PolicyName": "default"},
+    "CreateAlias": {"AliasName": "alias/kms-conformance-probe", "TargetKeyId": _ABSENT},
+    "EnableKeyRotation": {"KeyId": _ABSENT},
+    "DisableKeyRotation": {"KeyId": _ABSENT},
+    "GetKeyRotationStatus": {"KeyId": _ABSENT},
+    "GenerateMac": {"KeyId": _ABSENT, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
+    "VerifyMac": {"KeyId": _ABSENT, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256", "Mac": b"x"},
+    "Sign": {"KeyId": _ABSENT, "Message": b"m", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"},
+    "Verify": {"KeyId": _ABSENT, "Message": b"m", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256",
+               "Signature": b"x"},
+    "GetPublicKey": {"KeyId": _ABSENT},
+    "GetParametersForImport": {"KeyId": _ABSENT, "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+                               "WrappingKeySpec": "RSA_2048"},
+    "ImportKeyMaterial": {"KeyId": _ABSENT, "ImportToken": b"t", "EncryptedKeyMaterial": b"m",
+                          "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+}
+
+
+def probe_capabilities(target: Target) -> tuple[frozenset[str], list[str]]:
+    """Which operations the target lacks, found once before the machine runs (preconditions stay deterministic)."""
+    unsupported: set[str] = set()
+    notes: list[str] = []
+    region = target.config.primary_region
+    for operation, params in PROBES.items():
+        obs = target.call(region, operation, params)
+        if obs.kind == "unsupported":
+            unsupported.add(operation)
+            notes.append(f"{operation}: not implemented by the target ({obs.code or obs.message[:80]})")
+    return frozenset(unsupported), notes
+
+
+@dataclass
+class RunOutcome:
+    passes: int = 0
+    failing_rules: set[str] = field(default_factory=set)
+    flaky_rules: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_machine(
+    target: Target,
+    catalogue: Catalogue,
+    log: EventLog,
+    *,
+    profile: str,
+    target_name: str,
+    seed: int | None = None,
+    enabled: frozenset[str] | None = None,
+    unsupported_ops: frozenset[str] = frozenset(),
+    examples_share: float = 1.0,
+    nonce: str = "",
+    focus: str = "all",
+    max_passes: int = MAX_PASSES,
+    progress: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    outcome = RunOutcome()
+    started = time.monotonic()
+    muted: set[str] = set()
+    ctx = SuiteContext(target=target, catalogue=catalogue, log=log, enabled=enabled,
+                       unsupported_ops=unsupported_ops, nonce=nonce or "run", focus=focus)
+
+    def collect(line: object) -> None:
+        text = str(line)
+        if text.startswith("state = "):
+            ctx.program_lines.clear()
+        ctx.program_lines.append(text)
+
+    for _ in range(max_passes):
+        outcome.passes += 1
+        ctx.muted = frozenset(muted)
+        machine = type("ReplicateKeyMachine", (ReplicateKeyMachine,), {"context": ctx, "__module__": __name__})
+        if seed is not None:
+            machine._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+        settings = settings_for(profile, target_name, examples_share=examples_share)
+        try:
+            with with_reporter(collect):
+                run_state_machine_as_test(machine, settings=settings)
+            break
+        except Flaky as exc:
+            rules = set(violation_rules(exc))
+            new = rules - muted
+            outcome.flaky_rules |= new
+            log.notes.append(f"flaky: Hypothesis could not reproduce a failure of {sorted(new) or 'a rule'}: "
+                             f"{str(exc).splitlines()[0][:200]}")
+            if not new:
+                break
+            muted |= new
+        except (AssertionError, BaseExceptionGroup) as exc:
+            # Every rule broken in a final (shrunk) replay now has its counterexample.
+            rules = set(violation_rules(exc)) | {r for r, t in log.tallies.items() if t.fail is not None}
+            new = rules - muted
+            if not new:
+                outcome.errors.append(f"suite error: {type(exc).__name__}: {str(exc)[:300]}")
+                break
+            outcome.failing_rules |= new
+            muted |= new
+            if progress:
+                progress(f"pass {outcome.passes}: new failing rules {', '.join(sorted(new))}")
+        except HypothesisException as exc:
+            outcome.errors.append(f"hypothesis: {type(exc).__name__}: {str(exc)[:300]}")
+            break
+        except Exception as exc:  # a bug in the suite: reported, never blamed on the target
+            outcome.errors.append(f"suite error: {type(exc).__name__}: {str(exc)[:300]}")
+            break
+    outcome.seconds = time.monotonic() - started
+    return outcome

@@ -1,0 +1,115 @@
+"""Hypothesis strategies for every ReplicateKey input, valid and invalid.
+
+Invalid values are ``Invalid(value, rule_id, why)``: ``rule_id`` names the catalogue rule (docs/rule-ids.md)
+whose error codes judge the response. Limits and Region lists are read from botocore at run time.
+"""
+
+from strategies.descriptions import invalid_descriptions, overlong_descriptions, valid_descriptions
+from strategies.identifiers import (
+    account_ids,
+    alias_arn,
+    alias_arns,
+    alias_key_ids,
+    alias_names,
+    foreign_account_key_arns,
+    foreign_region_key_arns,
+    invalid_key_ids,
+    key_arn,
+    key_arns,
+    key_ids,
+    malformed_key_arns,
+    malformed_key_ids,
+    mrk_key_ids,
+    nonexistent_key_ids,
+    out_of_range_key_ids,
+    uuid_key_ids,
+)
+from strategies.keys import (
+    KEY_SPEC_USAGES,
+    MULTI_REGION_ORIGINS,
+    KeyCombination,
+    primary_key_params,
+    valid_combinations,
+)
+from strategies.labels import Invalid
+from strategies.policies import (
+    grants_put_key_policy,
+    invalid_policies,
+    key_policies,
+    lockout_safe_policies,
+    lockout_unsafe_policies,
+    root_arn,
+    unsafe_policies_without_bypass,
+)
+from strategies.regions import (
+    any_kms_regions,
+    free_replica_regions,
+    invalid_replica_regions,
+    kms_regions,
+    malformed_regions,
+    nonexistent_regions,
+    other_partition_regions,
+    own_region,
+    partition_of,
+    partitions,
+    replica_regions,
+)
+from strategies.registry import INVALID_RULE_IDS, INVALID_STRATEGIES
+from strategies.service_model import ShapeLimits, limits
+from strategies.tags import MAX_TAGS, invalid_tag_lists, tag_keys, tag_lists, tag_values
+
+__all__ = [
+    "INVALID_RULE_IDS",
+    "INVALID_STRATEGIES",
+    "KEY_SPEC_USAGES",
+    "MAX_TAGS",
+    "MULTI_REGION_ORIGINS",
+    "Invalid",
+    "KeyCombination",
+    "ShapeLimits",
+    "account_ids",
+    "alias_arn",
+    "alias_arns",
+    "alias_key_ids",
+    "alias_names",
+    "any_kms_regions",
+    "foreign_account_key_arns",
+    "foreign_region_key_arns",
+    "free_replica_regions",
+    "grants_put_key_policy",
+    "invalid_descriptions",
+    "invalid_key_ids",
+    "invalid_policies",
+    "invalid_replica_regions",
+    "invalid_tag_lists",
+    "key_arn",
+    "key_arns",
+    "key_ids",
+    "key_policies",
+    "kms_regions",
+    "limits",
+    "lockout_safe_policies",
+    "lockout_unsafe_policies",
+    "malformed_key_arns",
+    "malformed_key_ids",
+    "malformed_regions",
+    "mrk_key_ids",
+    "nonexistent_key_ids",
+    "nonexistent_regions",
+    "other_partition_regions",
+    "out_of_range_key_ids",
+    "overlong_descriptions",
+    "own_region",
+    "partition_of",
+    "partitions",
+    "primary_key_params",
+    "replica_regions",
+    "root_arn",
+    "tag_keys",
+    "tag_lists",
+    "tag_values",
+    "unsafe_policies_without_bypass",
+    "uuid_key_ids",
+    "valid_combinations",
+    "valid_descriptions",
+]
