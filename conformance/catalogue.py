@@ -120,6 +120,10 @@ def _source(raw: Mapping[str, object], rule_id: str) -> Source:
     return Source(kind, title, quote, str(raw.get("url", "")), str(raw.get("section", "")), recording)
 
 
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
 def _rule(raw: Mapping[str, object]) -> Rule:
     rule_id = str(raw.get("id", ""))
     if not rule_id:
@@ -133,16 +137,16 @@ def _rule(raw: Mapping[str, object]) -> Rule:
     raw_sources = raw.get("sources", [])
     if not isinstance(raw_sources, list) or not raw_sources:
         raise CatalogueError(f"{rule_id}: at least one source is required")
-    codes = frozenset(str(c) for c in raw.get("error_codes", []))  # type: ignore[attr-defined]
+    codes = frozenset(str(c) for c in _list(raw.get("error_codes")))
     if expect == "error" and not codes:
         raise CatalogueError(f"{rule_id}: an error rule lists its acceptable error codes")
-    accepted = tuple(str(a) for a in raw.get("accepted", []))  # type: ignore[attr-defined]
+    accepted = tuple(str(a) for a in _list(raw.get("accepted")))
     if expect != "error" and not accepted:
         raise CatalogueError(f"{rule_id}: a success or invariant rule lists its accepted outcomes")
     for key in ("group", "title", "statement"):
         if not raw.get(key):
             raise CatalogueError(f"{rule_id}: missing {key}")
-    operations = tuple(str(o) for o in raw.get("operations", []))  # type: ignore[attr-defined]
+    operations = tuple(str(o) for o in _list(raw.get("operations")))
     if not operations:
         raise CatalogueError(f"{rule_id}: missing operations")
     return Rule(
@@ -151,8 +155,8 @@ def _rule(raw: Mapping[str, object]) -> Rule:
         title=str(raw["title"]),
         statement=str(raw["statement"]),
         operations=operations,
-        strictness=strictness,  # type: ignore[arg-type]
-        expect=expect,  # type: ignore[arg-type]
+        strictness=strictness,
+        expect=expect,
         sources=tuple(_source(s, rule_id) for s in raw_sources),
         error_codes=codes,
         accepted=accepted,

@@ -46,6 +46,8 @@ def _json_default(value: Any) -> str:
 
 
 def render(value: Any, limit: int = 1500) -> str:
+    if value == "" or value is None:
+        return json.dumps(value)  # "" and null, visibly
     text = value if isinstance(value, str) else json.dumps(value, default=_json_default, sort_keys=True)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
@@ -143,8 +145,11 @@ class Checker:
         if obs.kind == "malformed":
             self.inconclusive(involved, f"{op} answered a malformed body", op)
             self.failed(
-                "ERR-003", f"{op} response parses as its service-model shape", obs.message or "malformed body",
-                obs.raw, op,
+                "ERR-003",
+                f"{op} response parses as its service-model shape",
+                obs.message or "malformed body",
+                obs.raw,
+                op,
             )
             return None
         if obs.kind == "crash":
@@ -159,8 +164,11 @@ class Checker:
             return None
         if obs.kind == "error":
             self.check(
-                "RESP-007", obs.http_status is None or 400 <= obs.http_status < 500,
-                "an error answer with a 4xx status", f"HTTP {obs.http_status} {obs.code}", op,
+                "RESP-007",
+                obs.http_status is None or 400 <= obs.http_status < 500,
+                "an error answer with a 4xx status",
+                f"HTTP {obs.http_status} {obs.code}",
+                op,
             )
             accepted = set(expectation.extra_codes)
             crediting = [r for r in expectation.errors if obs.code in self.catalogue[r].error_codes]
@@ -191,7 +199,8 @@ class Checker:
         if not expectation.errors:
             return "success"
         parts = [
-            f"{' or '.join(sorted(self.catalogue[r].error_codes))} [{r}: {why}]" for r, why in expectation.errors.items()
+            f"{' or '.join(sorted(self.catalogue[r].error_codes))} [{r}: {why}]"
+            for r, why in expectation.errors.items()
         ]
         if expectation.success_allowed:
             parts.append("success")

@@ -63,6 +63,7 @@ class EventLog:
         self.steps = 0
         self.examples = 0
         self.notes: list[str] = []
+        self.unsupported_ops: set[str] = set()
 
     def record(self, event: CheckEvent) -> None:
         with self._lock:
@@ -80,9 +81,8 @@ class EventLog:
             elif event.status == "inconclusive":
                 if len(tally.inconclusive) < 5 and event.observed not in tally.inconclusive:
                     tally.inconclusive.append(event.observed)
-            elif event.status == "unsupported":
-                if event.observed not in tally.unsupported:
-                    tally.unsupported.append(event.observed)
+            elif event.status == "unsupported" and event.observed not in tally.unsupported:
+                tally.unsupported.append(event.observed)
 
     def merge(self, other: dict[str, Any]) -> None:
         """Fold a serialised log (from ``to_json``, e.g. another xdist worker) into this one."""
@@ -90,6 +90,7 @@ class EventLog:
             self.steps += int(other.get("steps", 0))
             self.examples += int(other.get("examples", 0))
             self.notes.extend(other.get("notes", []))
+            self.unsupported_ops.update(other.get("unsupported_ops", []))
         for rule_id, raw in other.get("tallies", {}).items():
             with self._lock:
                 tally = self.tallies.setdefault(rule_id, RuleTally())
@@ -115,6 +116,7 @@ class EventLog:
                 "steps": self.steps,
                 "examples": self.examples,
                 "notes": list(self.notes),
+                "unsupported_ops": sorted(self.unsupported_ops),
                 "tallies": {
                     rule_id: {
                         "passes": t.passes,

@@ -85,6 +85,5 @@ def render_expectations(report: Mapping[str, Any], previous: Expectations | None
         reason = (previous.failures.get(rule["id"]) if previous else None) or (
             f"observed: {(rule.get('failure') or {}).get('observed', '')[:150]}"
         )
-        lines += ["[[expected_failure]]", f"rule = {_toml_string(rule['id'])}",
-                  f"reason = {_toml_string(reason)}", ""]
+        lines += ["[[expected_failure]]", f"rule = {_toml_string(rule['id'])}", f"reason = {_toml_string(reason)}", ""]
     return "\n".join(lines)

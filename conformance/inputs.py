@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import strategies as st
 
-from strategies.descriptions import valid_descriptions as _descriptions
 from strategies.descriptions import invalid_descriptions
+from strategies.descriptions import valid_descriptions as _descriptions
 from strategies.identifiers import invalid_key_ids
 from strategies.keys import primary_key_params as _primary_key_params
+from strategies.labels import Invalid
 from strategies.policies import (
     invalid_policies,
     lockout_safe_policies,
@@ -27,7 +28,6 @@ from strategies.policies import (
 from strategies.regions import invalid_replica_regions
 from strategies.tags import invalid_tag_lists
 from strategies.tags import tag_lists as _tag_lists
-from strategies.labels import Invalid
 
 # (rule ID, KeyMetadata field) pairs that every related key shares with its primary.
 SHARED_FIELDS: tuple[tuple[str, str], ...] = (
@@ -48,9 +48,17 @@ MACHINE_KEY_SPECS = ("SYMMETRIC_DEFAULT", "RSA_2048", "ECC_NIST_P256", "HMAC_256
 
 def primary_key_params() -> st.SearchStrategy[dict[str, Any]]:
     """CreateKey parameters for a primary; the description and tags show they are never copied."""
-    return _primary_key_params(
-        "aws", key_specs=MACHINE_KEY_SPECS, with_description=True, with_tags=True
-    ).map(lambda p: {k: v for k, v in p.items() if k != "MultiRegion"})
+    return _primary_key_params("aws", key_specs=MACHINE_KEY_SPECS, with_description=True, with_tags=True).map(
+        _machine_params
+    )
+
+
+def _machine_params(params: dict[str, Any]) -> dict[str, Any]:
+    # The machine imports only symmetric key material (asymmetric import needs a private key in DER).
+    out = {k: v for k, v in params.items() if k != "MultiRegion"}
+    if out.get("Origin") == "EXTERNAL" and out.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+        out["Origin"] = "AWS_KMS"
+    return out
 
 
 def descriptions() -> st.SearchStrategy[str]:
@@ -138,8 +146,10 @@ class BadInput:
         return out
 
     def __repr__(self) -> str:
-        shown = self.template if not isinstance(self.template, str) or len(self.template) < 80 else (
-            f"{self.template[:40]!r}...({len(self.template)} chars)"
+        shown = (
+            self.template
+            if not isinstance(self.template, str) or len(self.template) < 80
+            else (f"{self.template[:40]!r}...({len(self.template)} chars)")
         )
         return f"BadInput({self.field}={shown!r}, rule={self.rule_id})"
 

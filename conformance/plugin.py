@@ -33,12 +33,19 @@ PROGRESS_KEY = "kms_progress"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kms-conformance")
-    group.addoption("--kms-target", choices=("moto", "endpoint", "aws"), default=None,
-                    help="implementation to test (default: endpoint if an endpoint URL is set, else moto)")
+    group.addoption(
+        "--kms-target",
+        choices=("moto", "endpoint", "aws"),
+        default=None,
+        help="implementation to test (default: endpoint if an endpoint URL is set, else moto)",
+    )
     group.addoption("--kms-endpoint-url", default=None, help="endpoint URL (implies --kms-target endpoint)")
     group.addoption("--kms-region", default="us-east-1", help="the primary Region")
-    group.addoption("--kms-replica-regions", default="us-west-2,eu-west-1,ap-southeast-2,ca-central-1",
-                    help="comma-separated replica Regions")
+    group.addoption(
+        "--kms-replica-regions",
+        default="us-west-2,eu-west-1,ap-southeast-2,ca-central-1",
+        help="comma-separated replica Regions",
+    )
     group.addoption("--kms-profile", choices=tuple(PROFILES), default="dev", help="Hypothesis budget profile")
     group.addoption("--kms-report-dir", default=None, help="where reports go (default reports/<implementation>)")
     group.addoption("--kms-rules", default="", help="comma-separated rule IDs or groups to check (default: all)")
@@ -58,8 +65,10 @@ class SuiteSession:
         self.run_id: str = opt("--kms-run-id") or uuid.uuid4().hex[:10]
         self.worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
         seed = opt("--kms-seed")
-        self.seed: int | None = seed if seed is not None else (
-            None if PROFILES[self.profile].derandomize else random.Random(self.run_id).randrange(2**32)
+        self.seed: int | None = (
+            seed
+            if seed is not None
+            else (None if PROFILES[self.profile].derandomize else random.Random(self.run_id).randrange(2**32))
         )
         rules = [r for r in (opt("--kms-rules") or "").split(",") if r.strip()]
         self.selected = frozenset(r.id for r in self.catalogue.select(rules)) if rules else None
@@ -81,15 +90,23 @@ class SuiteSession:
         if self._unsupported is None:
             self._unsupported, notes = probe_capabilities(self.target)
             self.log.notes.extend(notes)
+            self.log.unsupported_ops.update(self._unsupported)
         return self._unsupported
 
     def run_focus(self, focus: str) -> list[str]:
         index = FOCI.index(focus) if focus in FOCI else 0
         ctx_seed = None if self.seed is None else self.seed + index
         outcome = run_machine(
-            self.target, self.catalogue, self.log, profile=self.profile,
-            target_name=implementation_name(self.target_config), seed=ctx_seed, enabled=self.selected,
-            unsupported_ops=self.unsupported_ops, nonce=f"{self.run_id}-{self.worker}-{focus}", focus=focus,
+            self.target,
+            self.catalogue,
+            self.log,
+            profile=self.profile,
+            target_name=implementation_name(self.target_config),
+            seed=ctx_seed,
+            enabled=self.selected,
+            unsupported_ops=self.unsupported_ops,
+            nonce=f"{self.run_id}-{self.worker}-{focus}",
+            focus=focus,
         )
         self.flaky |= outcome.flaky_rules
         self.errors.extend(outcome.errors)
@@ -109,15 +126,24 @@ class SuiteSession:
         replay_case(case_id, recorder, checker, name_prefix=f"{self.run_id}-{self.worker}")
         for event in failures:
             script = replay_script(
-                recorder.trace, self.target_config, rule=event.rule_id, expected=event.expected,
-                observed=event.observed, results=recorder.results,
+                recorder.trace,
+                self.target_config,
+                rule=event.rule_id,
+                expected=event.expected,
+                observed=event.observed,
+                results=recorder.results,
                 observed_outcome=recorder.results[-1]["_outcome"] if recorder.results else "",
             )
-            self.log.record(CheckEvent(**{
-                **event.__dict__, "program": f"recorded real-AWS case {case_id!r} (conformance/data/aws_recordings.json)",
-                "steps": tuple(f"{op} in {region}: {params}" for region, op, params in recorder.trace),
-                "replay": script,
-            }))
+            self.log.record(
+                CheckEvent(
+                    **{
+                        **event.__dict__,
+                        "program": f"recorded real-AWS case {case_id!r} (conformance/data/aws_recordings.json)",
+                        "steps": tuple(f"{op} in {region}: {params}" for region, op, params in recorder.trace),
+                        "replay": script,
+                    }
+                )
+            )
 
     def close(self) -> None:
         if self._target is not None:
@@ -287,6 +313,7 @@ def write_session_report(config: pytest.Config, suite: SuiteSession, *, interrup
         selected=suite.selected,
         flaky=suite.flaky,
         notes=notes,
+        unsupported_ops=suite.log.unsupported_ops,
     )
     report["run_id"] = suite.run_id
     paths = write_reports(report, report_dir)

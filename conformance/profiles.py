@@ -44,7 +44,9 @@ def database_for(target_name: str, root: Path | None = None) -> ExampleDatabase:
     return DirectoryBasedExampleDatabase(str((root or Path(".hypothesis")) / "kms-conformance" / safe))
 
 
-def settings_for(profile: str, target_name: str, *, examples_share: float = 1.0, db_root: Path | None = None) -> settings:
+def settings_for(
+    profile: str, target_name: str, *, examples_share: float = 1.0, db_root: Path | None = None
+) -> settings:
     """Hypothesis settings for one state-machine run of a profile (a share of its example budget)."""
     budget = PROFILES[profile]
     _engine.MAX_SHRINKING_SECONDS = budget.shrink_seconds

@@ -84,7 +84,7 @@ def wrap(public_key, material):
 def main():
 '''
 
-_FOOTER = '''    print(f"last call: {{outcome}} (the suite observed: {observed_outcome})")
+_FOOTER = """    print(f"last call: {{outcome}} (the suite observed: {observed_outcome})")
     return 0 if outcome == {observed_outcome!r} else 1
 
 
@@ -95,7 +95,7 @@ if __name__ == "__main__":
         with mock_aws():
             sys.exit(main())
     sys.exit(main())
-'''
+"""
 
 
 def _literal(value: Any, produced: dict[Any, str], key_ids: dict[str, str]) -> str:
@@ -158,16 +158,15 @@ def replay_script(
         outcome = str(result.get("_outcome", "Success"))
         fields = _PRODUCED.get(operation)
         if fields and isinstance(result, dict):
-            value: Any = result
+            made: Any = result
             for f in fields:
-                value = value.get(f) if isinstance(value, dict) else None
-            if operation == "CreateKey" and isinstance(value, str):
-                key_ids[value] = f"{var}.get('KeyMetadata', {{}}).get('KeyId', '')"
-            elif value is not None:
-                ref = f"{var}.get({fields[-1]!r})"
-                produced[value] = ref
+                made = made.get(f) if isinstance(made, dict) else None
+            if operation == "CreateKey" and isinstance(made, str):
+                key_ids[made] = f"{var}.get('KeyMetadata', {{}}).get('KeyId', '')"
+            elif made is not None:
+                produced[made] = f"{var}.get({fields[-1]!r})"
                 if operation == "GetParametersForImport":
-                    produced[("public", value)] = f"{var}.get('PublicKey')"
+                    produced[("public", made)] = f"{var}.get('PublicKey')"
     if not trace:
         lines.append("    outcome = 'Success'")
     lines.append(_FOOTER.format(observed_outcome=observed_outcome or outcome))
@@ -179,4 +178,6 @@ def outcome_of(kind: str, code: str) -> str:
 
 
 def json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda v: base64.b64encode(v).decode() if isinstance(v, bytes) else str(v)))
+    return json.loads(
+        json.dumps(value, default=lambda v: base64.b64encode(v).decode() if isinstance(v, bytes) else str(v))
+    )

@@ -17,11 +17,11 @@ from hypothesis.errors import Flaky, HypothesisException
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import run_state_machine_as_test
 
-from conformance.catalogue import Catalogue
+from conformance.catalogue import Catalogue, load_catalogue
 from conformance.events import EventLog
 from conformance.machine import ReplicateKeyMachine, SuiteContext, violation_rules
 from conformance.profiles import settings_for
-from conformance.targets import Target
+from conformance.targets import Target, TargetConfig
 
 MAX_PASSES = 12
 
@@ -44,13 +44,25 @@ PROBES: dict[str, dict[str, Any]] = {
     "GenerateMac": {"KeyId": _ABSENT, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
     "VerifyMac": {"KeyId": _ABSENT, "Message": b"m", "MacAlgorithm": "HMAC_SHA_256", "Mac": b"x"},
     "Sign": {"KeyId": _ABSENT, "Message": b"m", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"},
-    "Verify": {"KeyId": _ABSENT, "Message": b"m", "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256",
-               "Signature": b"x"},
+    "Verify": {
+        "KeyId": _ABSENT,
+        "Message": b"m",
+        "MessageType": "RAW",
+        "SigningAlgorithm": "ECDSA_SHA_256",
+        "Signature": b"x",
+    },
     "GetPublicKey": {"KeyId": _ABSENT},
-    "GetParametersForImport": {"KeyId": _ABSENT, "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
-                               "WrappingKeySpec": "RSA_2048"},
-    "ImportKeyMaterial": {"KeyId": _ABSENT, "ImportToken": b"t", "EncryptedKeyMaterial": b"m",
-                          "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+    "GetParametersForImport": {
+        "KeyId": _ABSENT,
+        "WrappingAlgorithm": "RSAES_OAEP_SHA_256",
+        "WrappingKeySpec": "RSA_2048",
+    },
+    "ImportKeyMaterial": {
+        "KeyId": _ABSENT,
+        "ImportToken": b"t",
+        "EncryptedKeyMaterial": b"m",
+        "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    },
 }
 
 
@@ -95,8 +107,15 @@ def run_machine(
     outcome = RunOutcome()
     started = time.monotonic()
     muted: set[str] = set()
-    ctx = SuiteContext(target=target, catalogue=catalogue, log=log, enabled=enabled,
-                       unsupported_ops=unsupported_ops, nonce=nonce or "run", focus=focus)
+    ctx = SuiteContext(
+        target=target,
+        catalogue=catalogue,
+        log=log,
+        enabled=enabled,
+        unsupported_ops=unsupported_ops,
+        nonce=nonce or "run",
+        focus=focus,
+    )
 
     def collect(line: object) -> None:
         text = str(line)
@@ -119,8 +138,10 @@ def run_machine(
             rules = set(violation_rules(exc))
             new = rules - muted
             outcome.flaky_rules |= new
-            log.notes.append(f"flaky: Hypothesis could not reproduce a failure of {sorted(new) or 'a rule'}: "
-                             f"{str(exc).splitlines()[0][:200]}")
+            log.notes.append(
+                f"flaky: Hypothesis could not reproduce a failure of {sorted(new) or 'a rule'}: "
+                f"{str(exc).splitlines()[0][:200]}"
+            )
             if not new:
                 break
             muted |= new
@@ -143,3 +164,81 @@ def run_machine(
             break
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def run_suite(
+    config: TargetConfig,
+    *,
+    profile: str = "ci",
+    foci: tuple[str, ...] | None = None,
+    rules: tuple[str, ...] = (),
+    seed: int | None = None,
+    recorded: bool = True,
+    catalogue: Catalogue | None = None,
+    implementation: str = "",
+    implementation_version: str = "",
+) -> dict[str, Any]:
+    """Run the whole suite in this process, without pytest, and return the report dict.
+
+    For the project's own tests and benchmarks; users run ``kms-conformance run``.
+    """
+    from datetime import UTC, datetime
+
+    from conformance.checks import Checker
+    from conformance.machine import FOCI
+    from conformance.verdicts import build_report
+
+    catalogue = catalogue or load_catalogue()
+    selected = frozenset(r.id for r in catalogue.select(rules)) if rules else None
+    log = EventLog()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.monotonic()
+    flaky: set[str] = set()
+    errors: list[str] = []
+    with Target(config) as target:
+        unsupported, notes = probe_capabilities(target)
+        log.notes.extend(notes)
+        log.unsupported_ops.update(unsupported)
+        for index, focus in enumerate(foci or FOCI):
+            outcome = run_machine(
+                target,
+                catalogue,
+                log,
+                profile=profile,
+                target_name=implementation or config.kind,
+                seed=None if seed is None else seed + index,
+                enabled=selected,
+                unsupported_ops=unsupported,
+                nonce=f"t{seed or 0}-{focus}",
+                focus=focus,
+            )
+            flaky |= outcome.flaky_rules
+            errors += outcome.errors
+        if recorded:
+            try:
+                from conformance.recorded import recorded_cases, replay_case
+            except ImportError:
+                recorded_cases = None  # type: ignore[assignment]
+            if recorded_cases is not None:
+                for case in recorded_cases():
+                    checker = Checker(catalogue, log, enabled=selected)
+                    replay_case(case.id, target, checker, name_prefix=f"t{seed or 0}")
+    return build_report(
+        catalogue,
+        log,
+        target={
+            "kind": config.kind,
+            "endpoint": config.endpoint_url,
+            "implementation": implementation or config.kind,
+            "implementation_version": implementation_version,
+            "primary_region": config.primary_region,
+            "replica_regions": list(config.replica_regions),
+        },
+        hypothesis={"profile": profile, "seed": seed},
+        started_at=started_at,
+        duration_seconds=time.monotonic() - started,
+        selected=selected,
+        flaky=flaky,
+        notes=errors,
+        unsupported_ops=log.unsupported_ops,
+    )

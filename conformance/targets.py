@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 
 import boto3
 import botocore.exceptions as bexc
-from botocore.parsers import ResponseParserError
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 
 TargetKind = Literal["moto", "endpoint", "aws"]
 ObservationKind = Literal["ok", "error", "indeterminate", "transient", "unsupported", "malformed", "crash"]

@@ -27,22 +27,35 @@ class RuleVerdict:
     failure: dict[str, Any] | None
 
 
-def verdict_for(rule: Rule, tally: RuleTally | None, *, selected: bool, flaky: bool) -> RuleVerdict:
+def verdict_for(
+    rule: Rule, tally: RuleTally | None, *, selected: bool, flaky: bool, unsupported_ops: frozenset[str] = frozenset()
+) -> RuleVerdict:
     """One rule's verdict. A failure needs evidence; a pass needs at least one passing check."""
     if not rule.checked:
         return RuleVerdict(rule, "not-run", 0, "documented behaviour this suite cannot observe", None)
     if not selected:
         return RuleVerdict(rule, "not-run", 0, "not selected (--rules)", None)
+    missing = sorted(set(rule.operations) & unsupported_ops)
+    if (tally is None or not (tally.passes or tally.fails or tally.fail or tally.raw_fail)) and missing:
+        return RuleVerdict(rule, "unsupported", 0, f"the target does not implement {', '.join(missing)}", None)
     if tally is None:
         return RuleVerdict(rule, "not-run", 0, "no test case reached this rule", None)
     checks = tally.passes + tally.fails
     if flaky and tally.fail is None:
-        return RuleVerdict(rule, "inconclusive", checks, "flaky: a failure was seen but Hypothesis could not "
-                           "reproduce it; the target answered differently to the same calls", None)
+        return RuleVerdict(
+            rule,
+            "inconclusive",
+            checks,
+            "flaky: a failure was seen but Hypothesis could not "
+            "reproduce it; the target answered differently to the same calls",
+            None,
+        )
     event = tally.fail or tally.raw_fail
     if event is not None:
-        detail = "" if tally.fail is not None else (
-            "counterexample not minimised: the failure was met while another failure was being shrunk"
+        detail = (
+            ""
+            if tally.fail is not None
+            else ("counterexample not minimised: the failure was met while another failure was being shrunk")
         )
         failure = {
             "expected": event.expected,
@@ -63,13 +76,24 @@ def verdict_for(rule: Rule, tally: RuleTally | None, *, selected: bool, flaky: b
 
 
 def rule_verdicts(
-    catalogue: Catalogue, log: EventLog, *, selected: Iterable[str] | None = None, flaky: Iterable[str] = ()
+    catalogue: Catalogue,
+    log: EventLog,
+    *,
+    selected: Iterable[str] | None = None,
+    flaky: Iterable[str] = (),
+    unsupported_ops: Iterable[str] = (),
 ) -> list[RuleVerdict]:
     chosen = set(selected) if selected is not None else None
     flaky_set = set(flaky)
+    missing = frozenset(unsupported_ops)
     return [
-        verdict_for(rule, log.tallies.get(rule.id), selected=chosen is None or rule.id in chosen,
-                    flaky=rule.id in flaky_set)
+        verdict_for(
+            rule,
+            log.tallies.get(rule.id),
+            selected=chosen is None or rule.id in chosen,
+            flaky=rule.id in flaky_set,
+            unsupported_ops=missing,
+        )
         for rule in catalogue
     ]
 
@@ -82,8 +106,7 @@ def summarise(verdicts: Iterable[RuleVerdict]) -> dict[str, Any]:
         counts[rv.verdict] += 1
         by_strictness[rv.rule.strictness][rv.verdict] += 1
     conformant = not any(rv.verdict == "fail" and rv.rule.fails_implementation for rv in verdicts)
-    return {"verdicts": counts, "by_strictness": by_strictness, "conformant": conformant,
-            "total_rules": len(verdicts)}
+    return {"verdicts": counts, "by_strictness": by_strictness, "conformant": conformant, "total_rules": len(verdicts)}
 
 
 def build_report(
@@ -97,11 +120,14 @@ def build_report(
     selected: Iterable[str] | None = None,
     flaky: Iterable[str] = (),
     notes: Iterable[str] = (),
+    unsupported_ops: Iterable[str] = (),
 ) -> dict[str, Any]:
-    verdicts = rule_verdicts(catalogue, log, selected=selected, flaky=flaky)
+    verdicts = rule_verdicts(catalogue, log, selected=selected, flaky=flaky, unsupported_ops=unsupported_ops)
     summary = summarise(verdicts)
     summary.update(
-        checks=sum(rv.checks for rv in verdicts), steps=log.steps, examples=log.examples,
+        checks=sum(rv.checks for rv in verdicts),
+        steps=log.steps,
+        examples=log.examples,
     )
     rules = []
     for rv in verdicts:

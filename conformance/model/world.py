@@ -144,7 +144,11 @@ class World:
             if match["partition"] != self.partition or not re.fullmatch(r"\d{12}", match["account"]):
                 return None, {"KEYID-007": "ARN partition or account is malformed"}
             if match["region"] != caller_region:
-                return None, {"KEYID-003": f"ARN names Region {match['region']!r}, caller is in {caller_region}"}
+                why = f"ARN names Region {match['region']!r}, caller is in {caller_region}"
+                if match["region"] in partition_regions().get(self.partition, frozenset()):
+                    return None, {"KEYID-003": why}
+                # Not a Region of this partition: a malformed ARN, or just another Region; AWS may say either.
+                return None, {"KEYID-007": why, "KEYID-003": why}
             if self.account_id is not None and match["account"] != self.account_id:
                 return None, {"KEYID-012": "ARN names another account"}
             if alias_name is None:
@@ -183,7 +187,9 @@ class World:
         region = params.get("ReplicaRegion")
         errors.update(self._region_errors(caller_region, region, family))
         if "Policy" in params:
-            errors_p, extra_p = self._policy_errors(params["Policy"], bool(params.get("BypassPolicyLockoutSafetyCheck")))
+            errors_p, extra_p = self._policy_errors(
+                params["Policy"], bool(params.get("BypassPolicyLockoutSafetyCheck"))
+            )
             errors.update(errors_p)
             extra |= extra_p
         if "Tags" in params:

@@ -108,6 +108,8 @@ class Key:
     pending_window: int | None = None
     report_single_region: bool = False
     stale_enabled: bool = False
+    # Completed rotations, oldest first: (new material ID, RotationDate, RotationType).
+    rotations: list[tuple[str, float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -694,6 +696,8 @@ class KMSBackend:
             report_single_region=self._fault("replica-reports-single-region"),
         )
         self._replica_material(primary, replica)
+        if replica.materials.keys() == primary.materials.keys():
+            replica.rotations = list(primary.rotations)
         if not self._fault("replica-rotation-not-copied"):
             replica.rotation_enabled = primary.rotation_enabled
             replica.next_rotation = primary.next_rotation
@@ -963,11 +967,92 @@ class KMSBackend:
                 "UnsupportedOperationException",
                 f"{self.arn(key)} has KeySpec {key.spec} which is not valid for GetKeyRotationStatus.",
             )
-        out: Body = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": self.arn(key)}
-        if key.rotation_enabled:
+        # "While a KMS key is pending deletion, its key rotation status is false" (GetKeyRotationStatus API
+        # reference; recorded for a replica PendingDeletion: deleting_rotation_us-east-1). A primary
+        # PendingReplicaDeletion was recorded still reporting true (deleting_rotation_us-west-2).
+        enabled = key.rotation_enabled and key.state != "PendingDeletion"
+        out: Body = {"KeyRotationEnabled": enabled, "KeyId": self.arn(key)}
+        if enabled:
             out["RotationPeriodInDays"] = key.rotation_period or 365
             if key.next_rotation is not None:
                 out["NextRotationDate"] = key.next_rotation
+        return out
+
+    def op_RotateKeyOnDemand(self, region: str, body: Body) -> Body:
+        """Rotate now. On a multi-Region primary the new material reaches every replica ("invoke the on-demand
+        rotation on the primary key", RotateKeyOnDemand API reference); a replica refuses (recorded:
+        replica_rotate-key-on-demand). On-demand rotation of imported material is not implemented here."""
+        key = self._resolve(region, body["KeyId"], allow_alias=False)
+        arn = self.arn(key)
+        if key.mr_type == "REPLICA":
+            raise KMSError(
+                "UnsupportedOperationException",
+                f"{arn} is a multi-region replica key which is not valid for RotateKeyOnDemand.",
+            )
+        if key.spec != "SYMMETRIC_DEFAULT":
+            raise KMSError(
+                "UnsupportedOperationException",
+                f"{arn} has KeySpec {key.spec} which is not valid for RotateKeyOnDemand.",
+            )
+        if key.origin != "AWS_KMS":
+            raise KMSError(
+                "UnsupportedOperationException",
+                f"{arn} origin is {key.origin} which is not valid for RotateKeyOnDemand.",
+            )
+        if key.state != "Enabled":
+            raise self._state_error(key)
+        material = crypto.generate_material(key.spec)
+        mat_id = crypto.material_id(material)
+        now = self.clock()
+        for k in self._related(key) if key.multi_region else [key]:
+            k.materials[mat_id] = material
+            k.current_material = mat_id
+            k.rotations.append((mat_id, now, "ON_DEMAND"))
+        return {"KeyId": arn}
+
+    def op_ListKeyRotations(self, region: str, body: Body) -> Body:
+        """Completed rotations; ALL_KEY_MATERIAL adds the first key material (ListKeyRotations API reference)."""
+        key = self._resolve(region, body["KeyId"], allow_alias=False)
+        if key.spec != "SYMMETRIC_DEFAULT":
+            raise KMSError(
+                "UnsupportedOperationException",
+                f"{self.arn(key)} has KeySpec {key.spec} which is not valid for ListKeyRotations.",
+            )
+        arn = self.arn(key)
+        current = key.current_material or key.expected_material
+        entries: list[Body] = []
+        rotated = {mat_id for mat_id, _, _ in key.rotations}
+        if body.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL":
+            first = next((m for m in key.materials if m not in rotated), None) or key.expected_material
+            if first is not None:
+                entry: Body = {
+                    "KeyId": arn,
+                    "KeyMaterialId": first,
+                    "KeyMaterialState": "CURRENT" if first == current else "NON_CURRENT",
+                }
+                if key.origin == "EXTERNAL":
+                    entry["ImportState"] = "IMPORTED" if first in key.materials else "PENDING_IMPORT"
+                    if first in key.materials and key.expiration_model:
+                        entry["ExpirationModel"] = key.expiration_model
+                entries.append(entry)
+        for mat_id, date, kind in key.rotations:
+            entries.append(
+                {
+                    "KeyId": arn,
+                    "KeyMaterialId": mat_id,
+                    "KeyMaterialState": "CURRENT" if mat_id == current else "NON_CURRENT",
+                    "RotationDate": date,
+                    "RotationType": kind,
+                }
+            )
+        start = int(body.get("Marker") or 0) if str(body.get("Marker") or "0").isdigit() else -1
+        if start < 0 or start > len(entries):
+            raise KMSError("InvalidMarkerException", "The marker is invalid.")
+        limit = int(body.get("Limit") or 100)
+        page = entries[start : start + limit]
+        out: Body = {"Rotations": page, "Truncated": start + limit < len(entries)}
+        if out["Truncated"]:
+            out["NextMarker"] = str(start + limit)
         return out
 
     # ------------------------------------------------------------------ cryptography
@@ -1069,7 +1154,14 @@ class KMSBackend:
             plaintext = crypto.sym_decrypt(found, nonce, ct, ctx)
         except crypto.CryptoFailure as exc:
             raise KMSError("InvalidCiphertextException", "") from exc
-        return {"KeyId": self.arn(owner), "Plaintext": _b64(plaintext), "EncryptionAlgorithm": algorithm}
+        # KeyMaterialId: "present only when the operation uses a symmetric encryption KMS key" (botocore's
+        # DecryptResponse; recorded on AWS in decrypt_replica_implicit).
+        return {
+            "KeyId": self.arn(owner),
+            "Plaintext": _b64(plaintext),
+            "EncryptionAlgorithm": algorithm,
+            "KeyMaterialId": mat_id,
+        }
 
     def _check_requested_key(self, region: str, requested: str, owner: Key | None) -> None:
         """Decrypt's KeyId must name the key that made the ciphertext, in this Region (recorded)."""
@@ -1095,7 +1187,12 @@ class KMSBackend:
         plaintext = os.urandom(n if n is not None else {"AES_256": 32, "AES_128": 16}[str(spec)])
         assert key.current_material is not None
         blob = crypto.sym_encrypt(key.key_id, key.current_material, material, plaintext, self._context(body))
-        return {"CiphertextBlob": _b64(blob), "Plaintext": _b64(plaintext), "KeyId": self.arn(key)}
+        return {
+            "CiphertextBlob": _b64(blob),
+            "Plaintext": _b64(plaintext),
+            "KeyId": self.arn(key),
+            "KeyMaterialId": key.current_material,
+        }
 
     def op_GenerateMac(self, region: str, body: Body) -> Body:
         key = self._resolve(region, body["KeyId"], allow_alias=True)
