@@ -52,6 +52,41 @@ def render(value: Any, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
+# Errors any AWS API may return besides an operation's own (AWS common errors).
+COMMON_ERRORS = frozenset(
+    {
+        "ValidationException",
+        "AccessDeniedException",
+        "ThrottlingException",
+        "UnrecognizedClientException",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidSignatureException",
+        "MissingAuthenticationToken",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "NotAuthorized",
+        "OptInRequired",
+    }
+)
+
+
+@cache
+def documented_errors(operation: str) -> frozenset[str]:
+    """The error codes botocore's service model lists for an operation, plus AWS's common errors."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("kms")
+    try:
+        shapes = model.operation_model(operation).error_shapes
+    except Exception:
+        return COMMON_ERRORS
+    codes = {shape.error_code or shape.name for shape in shapes}
+    return COMMON_ERRORS | codes
+
+
 @dataclass
 class Checker:
     """Records check events for one test case.
@@ -163,6 +198,15 @@ class Checker:
                 self.inconclusive(unverified, f"not checked: {obs.describe()[:200]}", op)
             return None
         if obs.kind == "error":
+            self.passed("ERR-002", op)
+            self.check(
+                "ERR-001",
+                obs.code in documented_errors(op),
+                f"one of {op}'s documented error codes",
+                obs.code,
+                obs.raw,
+                op,
+            )
             self.check(
                 "RESP-007",
                 obs.http_status is None or 400 <= obs.http_status < 500,
@@ -187,6 +231,8 @@ class Checker:
                 self.inconclusive(unverified, f"not checked: {obs.describe()[:200]}", op)
             return None
         # success
+        self.passed("ERR-002", op)
+        self.passed("ERR-003", op)
         if not expectation.success_allowed:
             self.diverged = True
             for rule_id, why in expectation.errors.items():

@@ -51,7 +51,9 @@ from conformance.model.world import (
 from conformance.replay import outcome_of, replay_script
 from conformance.targets import MUTATING_OPERATIONS, Observation, Target
 
-MAX_FAMILIES = 3
+# How many primaries a test case may create, per focus: moto's CreateKey costs ~50 ms (an RSA key
+# each time), so a focus creates only the keys its rules need.
+MAX_FAMILIES = {"replicate": 1, "lifecycle": 2, "crypto": 3, "all": 3}
 
 # Foci split the machine into independent pytest items (parallel under xdist); "all" runs every rule.
 FOCI = ("replicate", "lifecycle", "crypto")
@@ -317,6 +319,28 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             operation=operation,
         )
 
+    def _some_region(self, record: KeyRecord) -> str:
+        """A replica Region this key's family does not use yet (else the first one)."""
+        family = self.world.families.get(record.key_id)
+        used = set(family.regions) if family else {record.region}
+        free = [r for r in self.cfg.replica_regions if r not in used]
+        return free[0] if free else self.cfg.replica_regions[0]
+
+    def _try_crypto(self, record: KeyRecord) -> None:
+        """One cheap cryptographic call on a key, judged by its state (LIFE-003/010/011/013)."""
+        if record.uncertain:
+            return
+        if record.key_usage == "ENCRYPT_DECRYPT" and record.key_spec == "SYMMETRIC_DEFAULT":
+            obs = self.call(record.region, "Encrypt", KeyId=record.key_id, Plaintext=b"state probe")
+        elif record.key_usage == "GENERATE_VERIFY_MAC":
+            algorithm = (self.algorithms.get(record.key_id, {}).get("MacAlgorithms") or [None])[0]
+            if algorithm is None:
+                return
+            obs = self.call(record.region, "GenerateMac", KeyId=record.key_id, Message=b"m", MacAlgorithm=algorithm)
+        else:
+            return
+        self.expect(self._crypto_expectation(record), obs, ())
+
     def _settle(self, record: KeyRecord, *, after: str) -> dict[str, Any] | None:
         """Poll DescribeKey in the key's own Region until it leaves Creating (bounded)."""
         deadline = time.monotonic() + self.cfg.creating_timeout
@@ -359,7 +383,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
                 )
         return handle
 
-    @precondition(lambda self: len(self.world.families) < MAX_FAMILIES)
+    @precondition(lambda self: len(self.world.families) < MAX_FAMILIES.get(self.ctx.focus, 3))
     @rule(target=families, params=inputs.primary_key_params())
     @step("replicate", "lifecycle", "crypto", returns_handle=True)
     def create_primary(self, params: dict[str, Any]) -> Any:
@@ -400,9 +424,19 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             }
         self._replicate(caller, {"KeyId": key_id, "ReplicaRegion": region, **extras})
 
-    @rule(handle=families, bad=inputs.invalid_replicate_input(), region_pick=st.integers(0, 7))
+    @rule(
+        handle=families,
+        bads=st.lists(inputs.invalid_replicate_input(), min_size=1, max_size=3),
+        region_pick=st.integers(0, 7),
+    )
     @step("replicate")
-    def replicate_key_invalid(self, handle: Handle, bad: inputs.BadInput, region_pick: int) -> None:
+    def replicate_key_invalid(self, handle: Handle, bads: list[inputs.BadInput], region_pick: int) -> None:
+        for bad in bads:
+            self._replicate_invalid(handle, bad, region_pick)
+            if self.tainted:
+                return
+
+    def _replicate_invalid(self, handle: Handle, bad: inputs.BadInput, region_pick: int) -> None:
         family = self._family(handle)
         caller = family.primary_region
         free = [r for r in self.cfg.replica_regions if r not in family.regions]
@@ -745,6 +779,11 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         if self.expect(exp, obs, ("LIFE-012",)) is not None:
             record.states = {ENABLED if enable else DISABLED}
             self.checker.passed("LIFE-012", op)
+            if not enable:
+                # Directed follow-ups: what a Disabled key must refuse (LIFE-004, LIFE-010).
+                self._try_crypto(record)
+                if record.role == "PRIMARY":
+                    self._replicate(record.region, {"KeyId": record.key_id, "ReplicaRegion": self._some_region(record)})
         elif obs.unknown:
             record.states = record.states | {ENABLED if enable else DISABLED}
 
@@ -792,6 +831,16 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
                 operation="ScheduleKeyDeletion",
             )
         record.states = {new_state}
+        # Directed follow-ups: a key pending deletion refuses cryptography (LIFE-011) and replication
+        # (LIFE-005); its Region stays occupied for the family (REGION-006, DEL-007).
+        self._try_crypto(record)
+        family = self.world.families[record.key_id]
+        primary = self.world.key(family.primary_region, family.key_id)
+        if record.role == "REPLICA" and primary is not None and not primary.uncertain:
+            self._replicate(primary.region, {"KeyId": primary.key_id, "ReplicaRegion": record.region})
+            self.checker.passed("DEL-007", "ReplicateKey") if not self.checker.pending else None
+        elif record.role == "PRIMARY":
+            self._replicate(record.region, {"KeyId": record.key_id, "ReplicaRegion": self._some_region(record)})
 
     @rule(handle=families, pick=st.integers(0, 7))
     @step("lifecycle")
@@ -1184,6 +1233,31 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             "plaintext differs" if not ok else "",
             operation="Decrypt",
         )
+
+    @rule(handle=families, pick=st.integers(0, 7))
+    @step("crypto")
+    def data_key_everywhere(self, handle: Handle, pick: int) -> None:
+        """A data key made in one Region decrypts in every related Region (CRYPTO-008)."""
+        record = self._member(handle, pick)
+        if record.key_spec != "SYMMETRIC_DEFAULT" or record.uncertain or not self.supported("GenerateDataKey"):
+            return
+        obs = self.call(record.region, "GenerateDataKey", KeyId=record.key_id, KeySpec="AES_256")
+        response = self.expect(self._crypto_expectation(record), obs, ("CRYPTO-008",))
+        if response is None:
+            return
+        for other in self.world.members(self._family(handle)):
+            if other.region == record.region or other.uncertain or other.states != {ENABLED}:
+                continue
+            result = self.call(other.region, "Decrypt", CiphertextBlob=response["CiphertextBlob"], KeyId=other.key_id)
+            decrypted = self.expect(Expectation(), result, ("CRYPTO-008",))
+            if decrypted is not None:
+                self.checker.check(
+                    "CRYPTO-008",
+                    decrypted.get("Plaintext") == response["Plaintext"],
+                    f"the data key from {record.region}",
+                    "different bytes",
+                    operation="Decrypt",
+                )
 
     @rule(handle=families, pick=st.integers(0, 7), message=st.binary(min_size=1, max_size=64))
     @step("crypto")

@@ -185,6 +185,7 @@ class Target:
         self._lock = threading.Lock()
         self._mock: Any = None
         self._last_body = threading.local()
+        self._attempts = threading.local()
         self.calls = 0
         self.call_seconds = 0.0
         self.trace: list[tuple[str, str, dict[str, Any]]] | None = None  # set to a list to record calls
@@ -242,15 +243,32 @@ class Target:
                     config=self.botocore_config(),
                 )
                 client.meta.events.register("before-parse.kms.*", self._keep_body)
+                client.meta.events.register("needs-retry.kms", self._note_attempt)
                 self._clients[region] = client
             return client
 
-    def _keep_body(self, http_response: Any = None, **_: Any) -> None:
-        if http_response is not None:
-            try:
-                self._last_body.value = http_response.content[:_EVIDENCE_LIMIT].decode("utf-8", "replace")
-            except Exception:  # evidence is best effort
-                self._last_body.value = ""
+    def _keep_body(self, response_dict: Any = None, **_: Any) -> None:
+        """Keep the raw body of the last HTTP answer: the evidence for malformed or unexpected answers."""
+        body = response_dict.get("body") if isinstance(response_dict, dict) else None
+        if isinstance(body, bytes | bytearray):
+            self._last_body.value = bytes(body[:_EVIDENCE_LIMIT]).decode("utf-8", "backslashreplace")
+        elif isinstance(body, str):
+            self._last_body.value = body[:_EVIDENCE_LIMIT]
+
+    def _note_attempt(self, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        """Remember how each HTTP attempt of the current call ended (botocore retries behind our back)."""
+        attempts = getattr(self._attempts, "value", None)
+        if attempts is not None:
+            attempts.append(_attempt_outcome(response, caught_exception))
+
+    def _retried_after_unknown(self, operation: str) -> bool:
+        """A mutating call that botocore retried after an attempt the server may have applied.
+
+        The retry's answer then describes the state the first attempt left (AlreadyExistsException
+        for a ReplicateKey that did happen), not the call itself, so an error is not a verdict.
+        """
+        attempts = getattr(self._attempts, "value", None) or []
+        return operation in MUTATING_OPERATIONS and "unknown" in attempts[:-1]
 
     def call(self, region: str, operation: str, params: Mapping[str, Any]) -> Observation:
         params = dict(params)
@@ -258,6 +276,7 @@ class Target:
             self.trace.append((region, operation, params))
         method = getattr(self.client(region), _snake(operation))
         self._last_body.value = ""
+        self._attempts.value = []
         started = time.perf_counter()
         try:
             response = method(**params)
@@ -315,7 +334,10 @@ class Target:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         raw = getattr(self._last_body, "value", "")
         obs = Observation(operation, region, params, "error", code=code, message=message, http_status=status, raw=raw)
-        if code in UNSUPPORTED_CODES or status == 501 or (
+        if self._retried_after_unknown(operation):
+            obs.kind = "indeterminate"
+            obs.message = f"{message} (answer to a retry after an attempt with an unknown outcome)"
+        elif code in UNSUPPORTED_CODES or status == 501 or (
             code in ("InternalFailure", "InternalError") and "not" in message.lower() and "implement" in message.lower()
         ):
             obs.kind = "unsupported"
@@ -329,6 +351,19 @@ class Target:
         elif not code or code.isdigit():
             obs.kind = "malformed"  # an error body without a parseable error code
         return obs
+
+
+def _attempt_outcome(response: Any, caught_exception: Any) -> str:
+    """One HTTP attempt: "unsent" (never reached the server), "unknown" (may have been applied), "answered"."""
+    if caught_exception is not None:
+        if isinstance(caught_exception, (bexc.EndpointConnectionError, bexc.ConnectTimeoutError)):
+            return "unsent"
+        return "unknown"
+    if isinstance(response, tuple) and response:
+        status = getattr(response[0], "status_code", None)
+        if isinstance(status, int) and status >= 500:
+            return "unknown"
+    return "answered"
 
 
 # Members every correct success response carries, with their parsed types.

@@ -19,85 +19,15 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from conformance.catalogue import load_catalogue  # noqa: E402
-from conformance.machine import FOCI  # noqa: E402
-from conformance.runner import run_suite  # noqa: E402
-from conformance.targets import TargetConfig  # noqa: E402
-from tests.support.reference_kms import FAULTS, ReferenceKMS  # noqa: E402
-
-GENERIC_RULES = ("ERR-002", "ERR-003")
-# Which foci of the state machine exercise a rule group (see conformance/machine.py).
-GROUP_FOCI: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("keyid", "region", "policy", "tags", "description", "response", "alias"), ("replicate",)),
-    **dict.fromkeys(("lifecycle", "deletion", "primary", "independent", "mrc"), ("lifecycle",)),
-    **dict.fromkeys(("shared", "rotation"), ("lifecycle", "crypto")),
-    **dict.fromkeys(("crypto", "import"), ("crypto",)),
-}
-
-
-@dataclass
-class FaultResult:
-    """What one fault's run showed."""
-
-    fault: str
-    rules: tuple[str, ...]
-    foci: tuple[str, ...]
-    caught: bool
-    examples: int
-    seconds: float
-    failing: list[str] = field(default_factory=list)  # every rule that failed
-    false_attributions: list[str] = field(default_factory=list)  # failing rules the fault does not name
-    verdicts: dict[str, str] = field(default_factory=dict)  # the fault's own rules
-    notes: list[str] = field(default_factory=list)
-
-
-def foci_for(rules: tuple[str, ...]) -> tuple[str, ...]:
-    """The machine foci that exercise ``rules`` (by their catalogue groups), in the machine's order."""
-    catalogue = load_catalogue()
-    wanted: set[str] = set()
-    for rule_id in rules:
-        wanted.update(GROUP_FOCI.get(catalogue[rule_id].group, ()))
-    return tuple(f for f in FOCI if f in wanted) or FOCI
-
-
-def run_fault(name: str, profile: str = "ci", all_rules: bool = False) -> FaultResult:
-    """Run the suite against a fresh reference with fault ``name`` enabled."""
-    fault = FAULTS[name]
-    foci = foci_for(fault.rules)
-    selected = () if all_rules else (*fault.rules, *GENERIC_RULES)
-    started = time.monotonic()
-    with ReferenceKMS(faults=[name], creating_seconds=0.05) as ref:
-        report = run_suite(
-            TargetConfig(kind="endpoint", endpoint_url=ref.url),
-            profile=profile,
-            foci=foci,
-            rules=selected,
-            recorded=True,
-            implementation=f"reference+{name}",
-        )
-    seconds = time.monotonic() - started
-    verdicts = {r["id"]: r["verdict"] for r in report["rules"]}
-    strictness = {r["id"]: r["strictness"] for r in report["rules"]}
-    failing = [rid for rid, v in verdicts.items() if v == "fail"]
-    return FaultResult(
-        fault=name,
-        rules=fault.rules,
-        foci=foci,
-        caught=any(verdicts.get(r) == "fail" for r in fault.rules),
-        examples=int(report["summary"]["examples"]),
-        seconds=round(seconds, 2),
-        failing=failing,
-        false_attributions=[r for r in failing if r not in fault.rules and strictness[r] != "INFO"],
-        verdicts={r: verdicts.get(r, "?") for r in fault.rules},
-        notes=[n for n in report["notes"] if n.startswith(("suite error", "hypothesis:", "flaky"))],
-    )
+from tests.quality.harness import FaultResult, run_fault  # noqa: E402
+from tests.support.reference_kms import FAULTS  # noqa: E402
 
 
 def _summary(values: list[float]) -> str:
@@ -148,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if misattributed:
         print(f"false attributions: {', '.join(misattributed)}")
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        rows = [{k: v for k, v in asdict(r).items() if k != "report"} for r in results]
+        args.json.write_text(json.dumps(rows, indent=2))
     return 0 if score == 1.0 and not misattributed else 1
 
 

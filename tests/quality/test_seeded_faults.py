@@ -1,0 +1,69 @@
+"""Seeded faults the suite must catch: each one breaks one documented behaviour of the reference KMS.
+
+A representative subset spanning every rule group (the whole list is scripts/mutation_score.py's job).
+Each fault must fail its own rules, with a counterexample (steps and a replay script), and nothing
+else: a MUST/SHOULD failure the fault does not explain is a false attribution by the suite.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.quality.harness import GENERIC_RULES, FaultResult, run_fault
+from tests.support.reference_kms import FAULTS
+
+pytestmark = pytest.mark.quality
+
+SUBSET = (
+    "replicate-accepts-alias",  # keyid
+    "replicate-unknown-region-internal-error",  # region + ERR-002
+    "replicate-lockout-check-skipped",  # policy
+    "replicate-aws-prefix-case-sensitive",  # tags
+    "replicate-inherits-description",  # description
+    "replica-creation-date-copied",  # response
+    "replica-rotation-not-copied",  # shared + rotation
+    "disable-key-propagates",  # independent + lifecycle
+    "mrc-older-replicas-not-updated",  # mrc
+    "crypto-allowed-while-creating",  # lifecycle
+    "no-pending-replica-deletion",  # deletion
+    "update-primary-stale-replicas",  # primary
+    "replica-rotation-change-allowed",  # rotation
+    "replica-import-accepts-different-material",  # import
+    "replica-different-key-material",  # crypto + shared
+    "alias-global",  # alias + independent
+)
+
+
+@pytest.fixture(scope="module", params=SUBSET)
+def caught(request: pytest.FixtureRequest) -> FaultResult:
+    return run_fault(request.param, all_rules=True)
+
+
+def test_subset_spans_the_groups() -> None:
+    from conformance.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    groups = {catalogue[r].group for name in SUBSET for r in FAULTS[name].rules}
+    assert groups >= {"keyid", "region", "policy", "tags", "description", "response", "shared", "independent",
+                      "lifecycle", "mrc", "crypto", "deletion", "primary", "rotation", "import", "alias"}
+
+
+def test_fault_fails_its_rules_with_a_counterexample(caught: FaultResult) -> None:
+    assert caught.caught, (caught.fault, caught.verdicts)
+    for rule_id in caught.rules:
+        entry = caught.rule(rule_id)
+        assert entry["verdict"] == "fail", (caught.fault, rule_id, entry["verdict"], entry["detail"])
+        failure = entry["failure"]
+        assert failure["steps"], (caught.fault, rule_id)
+        assert "def main" in failure["replay"] and "call(" in failure["replay"], (caught.fault, rule_id)
+
+
+def test_no_failure_the_fault_does_not_explain(caught: FaultResult) -> None:
+    explained = set(caught.rules) | set(GENERIC_RULES)
+    unexplained = {
+        r["id"]: (r["failure"] or {}).get("observed")
+        for r in caught.report["rules"]
+        if r["verdict"] == "fail" and r["strictness"] != "INFO" and r["id"] not in explained
+    }
+    assert unexplained == {}, caught.fault
+    assert not caught.notes, caught.notes
