@@ -602,10 +602,16 @@ def _describe(clients: _Clients, region: str, key_id: str) -> dict[str, Any] | N
         raise
 
 
-def _role(meta: Mapping[str, Any]) -> str:
+def _role(region: str, meta: Mapping[str, Any]) -> str:
+    """PRIMARY, REPLICA or SINGLE_REGION. A member is the primary iff its Region is PrimaryKey.Region
+    (the family's one shared fact; moto 5.2.1 reports REPLICA on the primary once a replica was described)."""
     if not meta.get("MultiRegion"):
         return "SINGLE_REGION"
-    return str((meta.get("MultiRegionConfiguration") or {}).get("MultiRegionKeyType") or "")
+    config = meta.get("MultiRegionConfiguration") or {}
+    primary_region = (config.get("PrimaryKey") or {}).get("Region")
+    if isinstance(primary_region, str) and primary_region:
+        return "PRIMARY" if primary_region == region else "REPLICA"
+    return str(config.get("MultiRegionKeyType") or "")
 
 
 def _family_regions(meta: Mapping[str, Any]) -> list[str]:
@@ -649,10 +655,10 @@ def _schedule_all(
             for other in _family_regions(meta):
                 if (other, key_id) not in todo:
                     todo.append((other, key_id))
-    replicas = [k for k, m in metas.items() if _role(m) == "REPLICA"]
-    others = [k for k, m in metas.items() if _role(m) != "REPLICA"]
-    for region, key_id in [*replicas, *others]:
-        ref = KeyRef(region, key_id, _role(metas[(region, key_id)]))
+    replicas = [k for k, m in metas.items() if _role(k[0], m) == "REPLICA"]
+    others = [k for k, m in metas.items() if _role(k[0], m) != "REPLICA"]
+    for region, key_id in [*others, *replicas]:
+        ref = KeyRef(region, key_id, _role(region, metas[(region, key_id)]))
         outcome = _schedule_one(clients, ref, metas[(region, key_id)], creating_timeout, poll_interval)
         if outcome == "scheduled":
             result.scheduled.append(ref)

@@ -319,6 +319,41 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             operation=operation,
         )
 
+    @property
+    def sync_timeout(self) -> float:
+        """How long a synchronised property may lag on a related key (AWS syncs asynchronously)."""
+        return 0.5 if self.cfg.is_loopback else 60.0
+
+    def _configuration_matches(self, record: KeyRecord, meta: dict[str, Any]) -> bool:
+        expected = self.world.expected_configuration(record)
+        observed = meta.get("MultiRegionConfiguration") or {}
+        if expected is None:
+            return True
+        listed = sorted(
+            (e.get("Arn"), e.get("Region")) for e in observed.get("ReplicaKeys") or [] if isinstance(e, dict)
+        )
+        return (
+            observed.get("MultiRegionKeyType") == expected["MultiRegionKeyType"]
+            and observed.get("PrimaryKey") == expected["PrimaryKey"]
+            and listed == sorted(tuple(x) for x in expected["ReplicaKeys"])
+        )
+
+    def _eventually(self, record: KeyRecord, ok: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """Re-read a key's metadata until ``ok`` holds or the sync bound passes; the last metadata read."""
+        deadline = time.monotonic() + self.sync_timeout
+        delay = self.cfg.poll_interval
+        last: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            obs = self.call(record.region, "DescribeKey", KeyId=record.key_id)
+            if not obs.ok:
+                return last
+            last = obs.response.get("KeyMetadata", {})
+            if ok(last):
+                return last
+        return last
+
     def _some_region(self, record: KeyRecord) -> str:
         """A replica Region this key's family does not use yet (else the first one)."""
         family = self.world.families.get(record.key_id)
@@ -693,6 +728,23 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         c.passed("LIFE-009", "DescribeKey")
         if primary.origin == "EXTERNAL":
             c.passed("LIFE-007", "ReplicateKey")
+        family = self.world.families[primary.key_id]
+        if (
+            family.rotation_enabled
+            and not family.rotation_uncertain
+            and state == ENABLED
+            and self.supported("GetKeyRotationStatus")
+        ):
+            status = self.call(replica.region, "GetKeyRotationStatus", KeyId=replica.key_id)
+            response = self.expect(Expectation(), status, ("ROT-004",))
+            if response is not None:
+                c.check(
+                    "ROT-004",
+                    response.get("KeyRotationEnabled") is True,
+                    "a new replica reports the primary's rotation (enabled)",
+                    response.get("KeyRotationEnabled"),
+                    operation="GetKeyRotationStatus",
+                )
         if isinstance(state, str):
             replica.states = {state}
 
@@ -725,6 +777,9 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             if response is None:
                 continue
             meta = response.get("KeyMetadata", {})
+            if record.role == "REPLICA" and not self._configuration_matches(record, meta):
+                # Replicas learn of configuration changes asynchronously on AWS: wait a bounded time.
+                meta = self._eventually(record, lambda m, r=record: self._configuration_matches(r, m)) or meta
             self.checker.check(
                 "SHARED-001",
                 meta.get("KeyId") == family.key_id,
@@ -1110,6 +1165,13 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             if response is None:
                 continue
             got = response.get("KeyRotationEnabled")
+            deadline = time.monotonic() + self.sync_timeout
+            while got is not family.rotation_enabled and record.role == "REPLICA" and time.monotonic() < deadline:
+                time.sleep(self.cfg.poll_interval)  # the primary's setting reaches replicas asynchronously
+                again = self.call(record.region, "GetKeyRotationStatus", KeyId=record.key_id)
+                if not again.ok:
+                    break
+                got = again.response.get("KeyRotationEnabled")
             rule_id = "ROT-003" if record.role == "REPLICA" else "SHARED-009"
             self.checker.check(
                 rule_id,
@@ -1234,6 +1296,26 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             operation="Decrypt",
         )
 
+    @rule(
+        handle=families,
+        pick=st.integers(0, 7),
+        plaintext=st.binary(min_size=1, max_size=64),
+        context=inputs.encryption_contexts(),
+        variant=st.sampled_from(["same", "other-context", "primary-arn"]),
+    )
+    @step("crypto")
+    def encrypt_then_decrypt_everywhere(
+        self, handle: Handle, pick: int, plaintext: bytes, context: dict[str, str], variant: str
+    ) -> None:
+        """Encrypt with one related key; decrypt with every other (CRYPTO-001/002, 007, 009)."""
+        made = self.encrypt.__wrapped__(self, handle, pick, plaintext, context)  # type: ignore[attr-defined]
+        if not isinstance(made, Ciphertext):
+            return
+        for index, _ in enumerate(self.world.members(self._family(handle))):
+            if self.tainted:
+                return
+            self.decrypt_elsewhere.__wrapped__(self, made, index, variant if index == 0 else "same")  # type: ignore[attr-defined]
+
     @rule(handle=families, pick=st.integers(0, 7))
     @step("crypto")
     def data_key_everywhere(self, handle: Handle, pick: int) -> None:
@@ -1347,16 +1429,31 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
     def import_key_material(self, handle: Handle, pick: int, wrong: bool) -> None:
         record = self._member(handle, pick)
         family = self._family(handle)
+        if self._import(record, family, wrong) and record.role == "PRIMARY":
+            # Directed follow-up: replicate the imported primary (LIFE-007, LIFE-002), then import into
+            # the replica: different material first (IMPORT-003), then the primary's (IMPORT-001/002).
+            region = self._some_region(record)
+            if region in family.regions:
+                return
+            self._replicate(record.region, {"KeyId": record.key_id, "ReplicaRegion": region})
+            replica = self.world.key(region, record.key_id)
+            if replica is not None and not self.tainted:
+                self._import(replica, family, True)
+                if not self.tainted:
+                    self._import(replica, family, False)
+
+    def _import(self, record: KeyRecord, family: Family, wrong: bool) -> bool:
+        """Import key material into a key pending import; True when it was imported."""
         if record.origin != "EXTERNAL" or record.uncertain or record.states != {PENDING_IMPORT}:
-            return
+            return False
         if not self.supported("GetParametersForImport") or not self.supported("ImportKeyMaterial"):
-            return
+            return False
         primary = self.world.key(family.primary_region, family.key_id)
         is_replica = record.role == "REPLICA"
         if not is_replica:
             wrong = False  # the first import defines the family's material
         elif primary is None or not primary.has_material:
-            return
+            return False
         material = os.urandom(32) if wrong else self.material[family.key_id]
         obs = self.call(
             record.region,
@@ -1368,7 +1465,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         rule_id = "IMPORT-001" if is_replica else "LIFE-007"
         response = self.expect(Expectation(), obs, (rule_id,))
         if response is None:
-            return
+            return False
         if is_replica:
             self.checker.passed("IMPORT-001", "GetParametersForImport")
         wrapped = inputs.wrap_key_material(response["PublicKey"], material)
@@ -1390,7 +1487,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         if self.expect(Expectation(errors, not errors), result, (success_rule,)) is None:
             if result.unknown:
                 record.uncertain = True
-            return
+            return False
         record.has_material = True
         metadata = self._settle(record, after="ImportKeyMaterial")
         if metadata is not None:
@@ -1400,6 +1497,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             )
             if isinstance(state, str):
                 record.states = {state}
+        return True
 
 
 def violation_rules(exc: BaseException) -> list[str]:

@@ -54,6 +54,7 @@ class Verification:
     seconds: float
     last_line: str
     fresh_retry: bool = False
+    note: str = ""
 
 
 def failing_rules(report: dict[str, Any], only_rules: set[str] | None = None) -> list[dict[str, Any]]:
@@ -91,6 +92,21 @@ def run_script(path: Path, endpoint_url: str | None, timeout: float = SCRIPT_TIM
         return None, f"timed out after {timeout:.0f}s", time.monotonic() - started
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
     return proc.returncode, (lines[-1] if lines else ""), time.monotonic() - started
+
+
+def crash_note(script: str, result: Verification) -> str:
+    """Say so when a script died of the very exception the suite observed (an in-process crash).
+
+    The replay script catches only botocore's ClientError, so an in-process moto crash such as
+    KeyError ends the script with a traceback instead of being compared; it still counts as
+    not reproduced, but the reader should know the crash itself did happen again.
+    """
+    wanted = observed_outcome(script)
+    if result.reproduced or not wanted or wanted == "Success":
+        return ""
+    if result.last_line.startswith(f"{wanted}:") or result.last_line.startswith(f"{wanted}("):
+        return f"raised {wanted} (the observed crash) uncaught: the script catches only ClientError"
+    return ""
 
 
 @contextlib.contextmanager
@@ -131,6 +147,7 @@ def verify_report(report: dict[str, Any], workdir: Path, only_rules: set[str] | 
                 with running(name) as fresh:
                     code, last, seconds = run_script(path, fresh.url)
                 result = Verification(name, rule_id, code == 0, code, checks, seconds, last, fresh_retry=True)
+            result.note = crash_note(script, result)
             out.append(result)
             mark = "ok" if result.reproduced else "NOT REPRODUCED"
             print(f"[verify] {name} {rule_id}: {mark} ({result.seconds:.1f}s)", file=sys.stderr, flush=True)
@@ -140,11 +157,11 @@ def verify_report(report: dict[str, Any], workdir: Path, only_rules: set[str] | 
 def render_table(results: list[Verification]) -> str:
     """A Markdown table, one row per replay script."""
     rows = [
-        "| implementation | rule | reproduced | exit | checks | seconds | last line |",
+        "| implementation | rule | reproduced | exit | checks | seconds | last line / note |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        last = r.last_line.replace("|", "\\|")[:100]
+        last = (r.note or r.last_line).replace("|", "\\|")[:100]
         fresh = " (fresh retry)" if r.fresh_retry else ""
         rows.append(
             f"| {r.implementation} | {r.rule} | {'yes' if r.reproduced else 'NO'}{fresh} | {r.exit_code} | {r.checks} "

@@ -333,7 +333,7 @@ def test_calls_on_keys_the_run_did_not_create_are_refused(aws_env: Path) -> None
             absent = run.guard(call, PRIMARY, "DisableKey", {"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"})
             assert absent.kind == "error" and absent.code == "NotFoundException"  # a nonexistent key is fine
             mine = run.guard(call, PRIMARY, "CreateKey", {"Tags": run.creation_tags()}).response["KeyMetadata"]
-            assert run.guard(call, PRIMARY, "DisableKey", {"KeyId": mine["Arn"]}).kind == "ok"
+            assert run.guard(call, PRIMARY, "DisableKey", {"KeyId": mine["KeyId"]}).kind == "ok"
             run.guard(call, PRIMARY, "ScheduleKeyDeletion", {"KeyId": mine["KeyId"], "PendingWindowInDays": 30})
         assert run.result is not None
         assert [r.key_id for r in run.result.already_pending] == [mine["KeyId"]]
