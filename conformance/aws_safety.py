@@ -657,7 +657,7 @@ def _schedule_all(
                     todo.append((other, key_id))
     replicas = [k for k, m in metas.items() if _role(k[0], m) == "REPLICA"]
     others = [k for k, m in metas.items() if _role(k[0], m) != "REPLICA"]
-    for region, key_id in [*others, *replicas]:
+    for region, key_id in [*replicas, *others]:
         ref = KeyRef(region, key_id, _role(region, metas[(region, key_id)]))
         outcome = _schedule_one(clients, ref, metas[(region, key_id)], creating_timeout, poll_interval)
         if outcome == "scheduled":

@@ -226,27 +226,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call":
         session = item.config.stash[_SESSION_KEY]
-        failing = sorted(rid for rid, t in session.log.tallies.items() if t.fails)
-        report.user_properties.append((PROGRESS_KEY, json.dumps(failing)))
+        tallies = session.log.tallies
+        progress = {
+            "checked": sorted(rid for rid, t in tallies.items() if t.passes or t.fails),
+            "failing": sorted(rid for rid, t in tallies.items() if t.fails),
+        }
+        report.user_properties.append((PROGRESS_KEY, json.dumps(progress)))
 
 
 _failing_so_far: set[str] = set()
-_done = [0]
+_checked_so_far: set[str] = set()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Progress on the controller: rules checked and failing so far, across all workers."""
     if report.when != "call":
         return
     for key, value in report.user_properties:
         if key == PROGRESS_KEY:
-            _failing_so_far.update(json.loads(str(value)))
-    _done[0] += 1
+            progress = json.loads(str(value))
+            _checked_so_far.update(progress["checked"])
+            _failing_so_far.update(progress["failing"])
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
     if report.when == "call" and report.passed:
         total = len(load_catalogue())
-        return "passed", ".", f"PASSED  [failing rules so far: {len(_failing_so_far)}/{total}]"
+        return (
+            "passed",
+            ".",
+            f"done  [rules checked so far: {len(_checked_so_far)}/{total}, failing: {len(_failing_so_far)}]",
+        )
     return None
 
 

@@ -177,30 +177,74 @@ def test_malformed_body_fails_err003_with_the_raw_body(
     assert json.loads(paths["json"].read_text(encoding="utf-8"))["summary"]["conformant"] is False
 
 
+def _kill_after(proxy: FaultProxy, requests: int, kill: Callable[[], None], done: threading.Event) -> threading.Thread:
+    """Stop the target once ``requests`` calls went through: midway in the run, whatever the machine's speed."""
+
+    def watch() -> None:
+        while not done.is_set():
+            if proxy.forwarded >= requests:
+                kill()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.parametrize("victim", ["reference", "proxy"])
 def test_target_dying_midway_still_gives_a_complete_report(victim: str) -> None:
+    """The reference dying behind the proxy (the proxy answers 502) or the endpoint itself vanishing.
+
+    Rules reached before the death keep their verdicts; the rest are not-run (no test case could
+    create a key) or inconclusive (a call found the target dead); none may fail.
+    """
+    rules = (*RULES, "mrc", "ERR-002")
+    with ReferenceKMS(creating_seconds=0.05) as ref:
+        healthy = verdicts(run(ref.url, rules=rules))
+    done = threading.Event()
     with ReferenceKMS(creating_seconds=0.05) as ref, FaultProxy(ref.url, FaultConfig(), seed=0) as proxy:
-        stop: Callable[[], None] = ref.stop if victim == "reference" else proxy.stop
-        timer = threading.Timer(1.0, stop)
-        timer.start()
+        watcher = _kill_after(proxy, 250, ref.stop if victim == "reference" else proxy.stop, done)
         try:
             started = time.monotonic()
-            report = run(proxy.url, rules=(*RULES, "mrc", "lifecycle"), connect_timeout=0.5)
+            report = run(proxy.url, rules=rules, connect_timeout=0.5)
             elapsed = time.monotonic() - started
         finally:
-            timer.cancel()
-        requests_served = proxy.forwarded
-    assert requests_served > 0, "the target died before the run began; the test proves nothing"
+            done.set()
+            watcher.join()
+        assert proxy.forwarded >= 250, "the target never died; the test proves nothing"
     assert not failing(report), failing(report)
     assert_complete(report)
-    values = set(verdicts(report).values())
-    assert values <= {"pass", "inconclusive", "not-run"}, values
-    assert "inconclusive" in values
+    values = verdicts(report)
+    assert set(values.values()) <= {"pass", "inconclusive", "not-run"}, values
+    passed = {r for r, v in values.items() if v == "pass"}
+    assert passed, "rules checked before the target died keep their verdicts"
+    assert passed < {r for r, v in healthy.items() if v == "pass"}, "the target should have died midway"
+    assert values["ERR-002"] in ("pass", "inconclusive")
     assert elapsed < 120, f"a dead target must not stall the run ({elapsed:.0f} s)"
 
 
 # ---------------------------------------------------------------------- a hostile error message
 SCRIPT = "<script>alert(1)</script>"
+# Also tries to close a Markdown code fence and a table cell, and to break an HTML attribute.
+HOSTILE = f"denied {SCRIPT} ```` | \"'& <img src=x onerror=alert(2)> \"\"\" \\x \\N"
+
+
+def outside_fences(markdown: str) -> str:
+    """The Markdown text outside fenced code blocks (where inline HTML would be rendered)."""
+    kept: list[str] = []
+    fence = ""
+    for line in markdown.splitlines():
+        stripped = line.lstrip()
+        if fence:
+            if stripped.startswith(fence) and set(stripped.rstrip()) == {"`"}:
+                fence = ""
+            continue
+        if stripped.startswith("```"):
+            fence = stripped[: len(stripped) - len(stripped.lstrip("`"))]
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 class _HostileHandler(BaseHTTPRequestHandler):
@@ -211,7 +255,7 @@ class _HostileHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"__type": "AccessDeniedException", "message": f"denied {SCRIPT} \"'&"}).encode()
+        body = json.dumps({"__type": "AccessDeniedException", "message": HOSTILE}).encode()
         self.send_response(400)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
         self.send_header("Content-Length", str(len(body)))
@@ -222,7 +266,9 @@ class _HostileHandler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-def test_target_text_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def hostile_report() -> dict[str, Any]:
+    """A run against a server whose every answer is an error message full of markup."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -233,14 +279,33 @@ def test_target_text_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert SCRIPT in json.dumps(report, ensure_ascii=False), "the hostile message should reach the report"
-    paths = write_reports(report, tmp_path)
+    return report
+
+
+def test_target_text_is_escaped_in_html_and_markdown(hostile_report: dict[str, Any], tmp_path: Path) -> None:
+    paths = write_reports(hostile_report, tmp_path)
     html_text = paths["html"].read_text(encoding="utf-8")
     assert "<script" not in html_text.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text
+    assert "<img" not in html_text.lower()
     markdown = paths["markdown"].read_text(encoding="utf-8")
-    assert SCRIPT not in markdown
+    assert SCRIPT in markdown, "inside a code fence the message is shown as it was"
+    prose = outside_fences(markdown).lower()
+    assert "<script" not in prose and "<img" not in prose
     junit = paths["junit"].read_text(encoding="utf-8")
-    assert SCRIPT not in junit
+    assert "<script" not in junit
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="conformance/replay.py puts target text into the script's docstring with its backslashes: "
+    "a message with \\x or \\N makes the replay script a SyntaxError (reported to the lead)",
+)
+def test_replay_scripts_compile_whatever_the_target_said(hostile_report: dict[str, Any]) -> None:
+    scripts = [r["failure"]["replay"] for r in hostile_report["rules"] if r["failure"] and r["failure"]["replay"]]
+    assert scripts
+    for script in scripts:
+        compile(script, "replay.py", "exec")
 
 
 # ---------------------------------------------------------------------- the CLI as users run it

@@ -66,7 +66,9 @@ def call_fn(session: Any) -> Any:
             return SimpleNamespace(operation=operation, region=region, params=params, kind="ok", response=response)
         except bexc.ClientError as exc:
             code = exc.response["Error"]["Code"]
-            return SimpleNamespace(operation=operation, region=region, params=params, kind="error", response={}, code=code)
+            return SimpleNamespace(
+                operation=operation, region=region, params=params, kind="error", response={}, code=code
+            )
 
     return call
 
@@ -142,7 +144,9 @@ def test_preflight_checks_the_callers_account(aws_env: Path) -> None:
     assert FAKE_SECRET not in message and FAKE_ACCESS_KEY not in message
 
 
-def test_preflight_refuses_without_credentials_or_with_unknown_regions(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_refuses_without_credentials_or_with_unknown_regions(
+    aws_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(var)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
@@ -356,6 +360,29 @@ def test_teardown_tolerates_missing_and_pending_keys(aws_env: Path) -> None:
     assert [r.key_id for r in result.not_found] == ["0f0e0d0c-1111-2222-3333-444455556666"]
     assert again.complete and again.scheduled == []
     assert S.teardown("never-ran", session, state_dir=aws_env).scheduled == []
+
+
+def test_teardown_finds_keys_whose_creation_was_never_recorded(aws_env: Path) -> None:
+    """A crash after AWS answered but before after_call: the intents lead teardown to the keys."""
+    with mock_aws():
+        session = boto3.session.Session()
+        call = call_fn(session)
+        run = S.AwsRun(session, primary_region=PRIMARY, replica_regions=[WEST], install_handlers=False,
+                       teardown_on_exit=False, poll_interval=0.01)
+        with run:
+            recorded = run.guard(call, PRIMARY, "CreateKey", {"MultiRegion": True, "Tags": run.creation_tags()})
+            key_id = recorded.response["KeyMetadata"]["KeyId"]
+            replicate = {"KeyId": key_id, "ReplicaRegion": WEST}
+            run.before_call(PRIMARY, "ReplicateKey", replicate)
+            call(PRIMARY, "ReplicateKey", replicate)  # killed here: no after_call, no cleanup tag
+            create = {"Tags": run.creation_tags()}
+            run.before_call(PRIMARY, "CreateKey", create)
+            lost = call(PRIMARY, "CreateKey", create).response["KeyMetadata"]["KeyId"]  # killed here too
+            unrelated = kms(PRIMARY).create_key()["KeyMetadata"]["KeyId"]
+        assert {r.get("key_id") for r in events(run.ledger.path) if r["event"] == "created"} == {key_id}
+        result = S.teardown(run.run_id, session, state_dir=aws_env, poll_interval=0.01)
+        assert {(r.region, r.key_id) for r in result.scheduled} == {(PRIMARY, key_id), (WEST, key_id), (PRIMARY, lost)}
+        assert state_of(PRIMARY, unrelated) == "Enabled"
 
 
 # ---------------------------------------------------------------------------------------------- cleanup by tag
