@@ -107,6 +107,7 @@ class SuiteSession:
             unsupported_ops=self.unsupported_ops,
             nonce=f"{self.run_id}-{self.worker}-{focus}",
             focus=focus,
+            run_id=self.run_id,
         )
         self.flaky |= outcome.flaky_rules
         self.errors.extend(outcome.errors)
