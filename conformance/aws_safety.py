@@ -84,6 +84,7 @@ _PENDING_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion"})
 _TRANSIENT_STATES = frozenset({"Creating", "Updating"})
 # Outcomes after which the call certainly created nothing (targets.Observation kinds).
 _NOTHING_CREATED = frozenset({"error", "unsupported", "transient"})
+_TAG_ATTEMPTS = 30
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -541,15 +542,6 @@ class CleanupResult:
     def complete(self) -> bool:
         return not self.failed
 
-    def merge(self, other: CleanupResult) -> None:
-        seen = {(r.region, r.key_id) for r in self.handled()}
-        for name in ("scheduled", "already_pending", "not_found"):
-            mine: list[KeyRef] = getattr(self, name)
-            mine.extend(r for r in getattr(other, name) if (r.region, r.key_id) not in seen)
-        self.skipped.extend(other.skipped)
-        self.failed.extend(other.failed)
-        self.untagged_seen += other.untagged_seen
-
     def handled(self) -> list[KeyRef]:
         return [*self.scheduled, *self.already_pending, *self.not_found]
 
@@ -805,6 +797,12 @@ def teardown(
 ) -> CleanupResult:
     """Schedule deletion (7 days) of every key the run's ledger knows, replicas first, then primaries.
 
+    Why that order: AWS accepts either, but a primary scheduled while it has replicas (even replicas
+    already pending deletion) goes to PendingReplicaDeletion, with no DeletionDate; its 7-day window
+    only starts once the last replica is actually deleted, so a family is gone after about 14 days
+    whatever the order. Replicas first keeps each replica's own window starting now and makes the
+    primary's PendingReplicaDeletion the expected, tolerated answer.
+
     Keys come from the ledger's created records, the ReplicateKey intents naming one of them (a crash
     between the call and its record), and every Region of their multi-Region families as DescribeKey
     reports them now (the roles may have moved with UpdatePrimaryRegion). A CreateKey whose outcome
@@ -904,6 +902,9 @@ class AwsRun:
         creating_timeout: float = RECOMMENDED_TIMEOUTS["creating_timeout"],
         poll_interval: float = RECOMMENDED_TIMEOUTS["poll_interval"],
     ) -> None:
+        if teardown_on_exit and os.environ.get("PYTEST_XDIST_WORKER"):
+            # Each worker's exit would delete keys the other workers are still using.
+            raise SafetyError("the aws target runs in one process: drop -n/--numprocesses")
         self.session = session
         self.run_id = check_run_id(run_id or new_run_id())
         self.account_id = account_id
@@ -922,6 +923,7 @@ class AwsRun:
         self._clients = _Clients(session)
         self._owned: set[str] = set()  # key IDs and alias names this run created
         self._untagged: list[KeyRef] = []  # created without a suite tag, TagResource not yet accepted
+        self._tag_attempts: dict[KeyRef, int] = {}
         self._lock = threading.RLock()
         self._local = threading.local()
         self._seq = 0
@@ -1081,13 +1083,18 @@ class AwsRun:
         return {"region": obs.region}
 
     def _tag(self, ref: KeyRef) -> None:
-        """TagResource with the cleanup tag; a replica still Creating may refuse it: retried later."""
+        """TagResource with the cleanup tag; a replica still Creating may refuse it: retried before
+        each later guarded call, up to _TAG_ATTEMPTS times (the ledger covers the key meanwhile)."""
         try:
             self._clients(ref.region).tag_resource(KeyId=ref.key_id, Tags=cleanup_tags(self.run_id))
             self.ledger.append("tagged", region=ref.region, key_id=ref.key_id)
         except (bexc.ClientError, bexc.BotoCoreError) as exc:
-            log.info("tagging %s in %s deferred: %s", ref.key_id, ref.region, _short(exc))
-            self._untagged.append(ref)
+            attempts = self._tag_attempts[ref] = self._tag_attempts.get(ref, 0) + 1
+            if attempts < _TAG_ATTEMPTS:
+                log.info("tagging %s in %s deferred: %s", ref.key_id, ref.region, _short(exc))
+                self._untagged.append(ref)
+            else:
+                self.ledger.append("tag-failed", region=ref.region, key_id=ref.key_id, why=_short(exc))
 
     def _retry_tagging(self) -> None:
         pending, self._untagged = self._untagged, []

@@ -2,7 +2,8 @@
 
 Layer: CLI (top; may import every layer). Exit codes: 0 conformant (or every failure expected),
 1 non-conformant (or, with expectations, a new failure or an unexpected pass), 2 usage or
-configuration error (one line, no traceback), 3 target unreachable.
+configuration error (one line, no traceback), 3 target unreachable, 130 interrupted (the report
+of what ran is written; expectations are not updated from it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: never mistaken for a verdict
 
 
 class UsageError(Exception):
@@ -31,6 +33,13 @@ class Unreachable(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, no usage block
         self.exit(EXIT_USAGE, f"kms-conformance: error: {message} (see --help)\n")
+
+
+def _workers(value: str) -> str:
+    """-n as pytest-xdist takes it, checked here so a typo is one line rather than pytest's usage block."""
+    if value in ("auto", "logical") or (value.isdigit() and int(value) >= 0):
+        return value
+    raise argparse.ArgumentTypeError(f"invalid worker count {value!r}: a number or auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--expectations", default=None, help="TOML file of expected failures")
     run.add_argument("--update-expectations", action="store_true", help="rewrite --expectations from the results")
     run.add_argument("--seed", type=int, default=None)
-    run.add_argument("-n", dest="workers", default=None, help="pytest-xdist workers (a number or auto)")
+    run.add_argument("-n", dest="workers", type=_workers, default=None, help="pytest-xdist workers (a number or auto)")
     run.add_argument("--implementation", default=None)
     run.add_argument("--implementation-version", default=None)
     run.add_argument("--run-id", default=None)
@@ -76,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Unreachable as exc:
         print(f"kms-conformance: target unreachable: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except KeyboardInterrupt:  # outside the suite run (which handles it and writes its report)
+        print("kms-conformance: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def cmd_rules(fmt: str) -> int:
@@ -138,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.expectations import ExpectationsError, compare, load_expectations, render_expectations
     from conformance.plugin import implementation_name
     from conformance.reporting import write_reports, write_text_atomic
-    from conformance.targets import TargetConfigError, config_from_environment
+    from conformance.targets import TargetConfigError, TargetKind, config_from_environment
 
     catalogue = load_catalogue()
     if args.rules:
@@ -146,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             catalogue.select(args.rules.split(","))
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
-    kind = "endpoint" if args.endpoint_url and args.target is None else args.target
+    kind: TargetKind | None = "endpoint" if args.endpoint_url and args.target is None else args.target
     if args.endpoint_url and kind != "endpoint":
         raise UsageError(f"--endpoint-url goes with --target endpoint, not {kind}")
     replicas = tuple(r.strip() for r in args.replica_regions.split(",") if r.strip())
@@ -172,6 +184,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = args.profile or ("ci" if os.environ.get("CI") else "dev")
     name = implementation_name(cfg)
     report_dir = Path(args.report_dir or Path("reports") / name)
+    try:  # before the run, not after it: an unusable report directory must not cost a whole run
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use report directory {report_dir}: {exc.strerror or exc}") from None
     suite_dir = Path(__file__).parent / "suite"
     pytest_args = [
         str(suite_dir), "-p", "conformance.plugin", "-c", str(suite_dir / "pytest.ini"), "--rootdir",
@@ -198,6 +214,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"kms-conformance: error: the run wrote no report (pytest exit code {int(code)})", file=sys.stderr)
         return EXIT_USAGE
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
+    if code == pytest.ExitCode.INTERRUPTED:
+        # A partial report says nothing about the rules not reached: no verdict, no expectations update.
+        print(f"kms-conformance: interrupted: the report of what ran is in {report_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     result = EXIT_OK if report["summary"]["conformant"] else EXIT_NONCONFORMANT
     if expected is not None and expectations_path is not None:
         report["expectations"] = compare(report, expected, expectations_path)

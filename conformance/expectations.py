@@ -34,6 +34,8 @@ def load_expectations(path: Path, known_rules: set[str]) -> Expectations:
         raise ExpectationsError(f"expectations file {path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ExpectationsError(f"expectations file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:  # a directory, no permission...
+        raise ExpectationsError(f"cannot read expectations file {path}: {exc.strerror or exc}") from None
     entries = data.get("expected_failure", [])
     if not isinstance(entries, list):
         raise ExpectationsError(f"{path}: expected_failure must be an array of tables")

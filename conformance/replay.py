@@ -16,6 +16,7 @@ from typing import Any
 from conformance.targets import TargetConfig, _snake
 
 TraceEntry = tuple[str, str, dict[str, Any]]
+BACKSLASH, TRIPLE, SINGLE_TRIPLE = chr(92), chr(34) * 3, chr(39) * 3
 
 # Response fields whose values later calls reuse, so the script refers to them by name.
 _PRODUCED = {
@@ -98,6 +99,11 @@ if __name__ == "__main__":
 """
 
 
+def _docstring_safe(text: str) -> str:
+    """Target text inside the script's docstring: backslashes doubled, no closing triple quotes."""
+    return text[:500].replace(BACKSLASH, BACKSLASH * 2).replace(TRIPLE, SINGLE_TRIPLE)
+
+
 def _literal(value: Any, produced: dict[Any, str], key_ids: dict[str, str]) -> str:
     if isinstance(value, bytes):
         if value in produced:
@@ -132,8 +138,8 @@ def replay_script(
     lines = [
         _HEADER.format(
             rule=rule or "see the report",
-            expected=expected.replace('"""', "'''")[:500],
-            observed=observed.replace('"""', "'''")[:500],
+            expected=_docstring_safe(expected),
+            observed=_docstring_safe(observed),
             kind=config.kind,
             endpoint=config.endpoint_url or "",
         )

@@ -110,19 +110,33 @@ def validate_config(cfg: TargetConfig) -> None:
     if cfg.kind == "endpoint":
         if not cfg.endpoint_url:
             raise TargetConfigError("the endpoint target needs --endpoint-url or AWS_ENDPOINT_URL_KMS")
-        parsed = urlparse(cfg.endpoint_url)
+        try:
+            parsed = urlparse(cfg.endpoint_url)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            raise TargetConfigError(f"malformed endpoint URL {cfg.endpoint_url!r}: {exc}") from None
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise TargetConfigError(f"malformed endpoint URL {cfg.endpoint_url!r}: expected http(s)://host[:port]")
         try:
             parsed.port  # noqa: B018 - raises ValueError for a bad port
         except ValueError:
             raise TargetConfigError(f"malformed endpoint URL {cfg.endpoint_url!r}: bad port") from None
-    known = set(get_session().get_available_regions("kms")) | {
-        r for p in ("aws-cn", "aws-us-gov") for r in get_session().get_available_regions("kms", partition_name=p)
+    session = get_session()
+    partition_of = {
+        region: partition
+        for partition in ("aws", "aws-cn", "aws-us-gov")
+        for region in session.get_available_regions("kms", partition_name=partition)
     }
     for region in cfg.regions:
-        if region not in known:
+        if region not in partition_of:
             raise TargetConfigError(f"invalid Region name {region!r}: not a KMS Region known to botocore")
+    primary_partition = partition_of[cfg.primary_region]
+    for region in cfg.replica_regions:
+        # ReplicateKey never crosses partitions: such a replica Region would make correct targets fail.
+        if partition_of[region] != primary_partition:
+            raise TargetConfigError(
+                f"replica Region {region} is in partition {partition_of[region]}, the primary Region "
+                f"{cfg.primary_region} in {primary_partition}: replicas must share the primary's partition"
+            )
     if cfg.primary_region in cfg.replica_regions:
         raise TargetConfigError(f"the primary Region {cfg.primary_region} is also listed as a replica Region")
     if len(set(cfg.replica_regions)) != len(cfg.replica_regions):
@@ -334,13 +348,13 @@ class Target:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         raw = getattr(self._last_body, "value", "")
         obs = Observation(operation, region, params, "error", code=code, message=message, http_status=status, raw=raw)
-        if self._retried_after_unknown(operation):
-            obs.kind = "indeterminate"
-            obs.message = f"{message} (answer to a retry after an attempt with an unknown outcome)"
-        elif code in UNSUPPORTED_CODES or status == 501 or (
+        if code in UNSUPPORTED_CODES or status == 501 or (
             code in ("InternalFailure", "InternalError") and "not" in message.lower() and "implement" in message.lower()
         ):
             obs.kind = "unsupported"
+        elif self._retried_after_unknown(operation):
+            obs.kind = "indeterminate"
+            obs.message = f"{message} (answer to a retry after an attempt with an unknown outcome)"
         elif code in THROTTLING_CODES:
             obs.kind = "transient"  # botocore already retried with backoff; still throttled: no verdict
         elif (status is not None and status >= 500) or code in SERVER_ERROR_CODES:

@@ -41,7 +41,8 @@ def verdict_for(
     if tally is None:
         return RuleVerdict(rule, "not-run", 0, "no test case reached this rule", None)
     checks = tally.passes + tally.fails
-    if flaky and tally.fail is None:
+    # A malformed body or a server error is a fact even when Hypothesis cannot make it happen again.
+    if flaky and tally.fail is None and not (rule.id in ("ERR-002", "ERR-003") and tally.raw_fail is not None):
         return RuleVerdict(
             rule,
             "inconclusive",

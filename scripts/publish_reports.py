@@ -7,7 +7,7 @@ emulator on loopback (``conformance.emulators.running``, which stops it by its p
 ``expectations/<name>.toml``, and finally rebuilds ``reports/matrix.md`` and ``reports/matrix.html``
 from every published ``reports/*/report.json``. Usage::
 
-    python scripts/publish_reports.py [--profile ci] [--only moto,ministack] [--update-expectations]
+    python scripts/publish_reports.py [--profile ci] [--only moto,ministack] [--update-expectations] [--jobs 2]
 
 Exit status: 0 when every run matches its expectations; 1 when a run has a new failure or an
 unexpected pass (or no expectations file), or when a run or an emulator could not be completed.
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-expectations", action="store_true",
                         help="rewrite expectations/<name>.toml from the results (keeps reasons of rules still failing)")
     parser.add_argument("--logs", type=Path, default=None, help="where run logs go (default: a temporary directory)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="implementations run at the same time (default 1; each has its own emulator and port)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(IMPLEMENTATIONS)
     unknown = sorted(set(names) - set(IMPLEMENTATIONS))
@@ -198,12 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.logs or Path(tempfile.mkdtemp(prefix="kms-conformance-publish-"))
     logs.mkdir(parents=True, exist_ok=True)
     args.reports.mkdir(parents=True, exist_ok=True)
-    results = []
-    for name in names:
+
+    def one(name: str) -> RunResult:
         print(f"[publish] {name}: running (log: {logs / (name + '.log')})", file=sys.stderr, flush=True)
-        results.append(publish_one(name, profile=args.profile, seed=args.seed, reports=args.reports,
-                                   expectations_dir=args.expectations_dir, logs=logs,
-                                   update_expectations=args.update_expectations))
+        result = publish_one(name, profile=args.profile, seed=args.seed, reports=args.reports,
+                             expectations_dir=args.expectations_dir, logs=logs,
+                             update_expectations=args.update_expectations)
+        print(f"[publish] {summary_line(result)}", file=sys.stderr, flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(one, names))
     matrix_code = build_matrix(args.reports)
     for result in results:
         print(summary_line(result))

@@ -11,9 +11,10 @@ it exits 0, i.e. that the last call gives the outcome the suite observed. Usage:
 Each script gets a clean target: moto server and MiniStack are reset before every script; LocalStack
 (no reset endpoint) runs the scripts of one report on one instance, and a script that does not
 reproduce there is run once more on a freshly started instance before it counts as not reproduced.
-The ``checks`` column says what exit 0 proves: ``error`` (the deviating error code or success came
-back) or ``outcome`` (the last call succeeded as in the run; the deviation is in the response body,
-which the script prints but does not compare). Exit status 1 if any script does not reproduce.
+The ``checks`` column says what exit 0 proves: ``outcome`` (the deviating error code, or a success
+where AWS answers an error, came back) or ``body`` (the last call succeeded as in the run; the
+deviation is in the response body, which the script prints but does not compare). Exit status 1 if
+any script does not reproduce.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Verification:
     rule: str
     reproduced: bool
     exit_code: int | None
-    checks: str  # "error": the outcome itself is the deviation; "outcome": the body is
+    checks: str  # "outcome": the outcome itself is the deviation; "body": the response body is
     seconds: float
     last_line: str
     fresh_retry: bool = False
@@ -69,6 +70,18 @@ def observed_outcome(script: str) -> str:
     """The outcome the script must see again (read from its last line of ``main``)."""
     match = _OBSERVED.search(script)
     return match.group(1) if match else ""
+
+
+def what_exit_zero_shows(script: str, expected: str) -> str:
+    """``outcome`` when the last call's outcome is itself the deviation, ``body`` when it is in the response.
+
+    An error where AWS succeeds, or a success where AWS answers an error, is shown by the outcome
+    alone; a success with a wrong or missing member is not (the script prints the body, it does
+    not compare it).
+    """
+    if observed_outcome(script) != "Success" or re.search(r"\b\w+Exception\b", expected):
+        return "outcome"
+    return "body"
 
 
 def script_env(endpoint_url: str | None) -> dict[str, str]:
@@ -125,6 +138,7 @@ def verify_report(report: dict[str, Any], workdir: Path, only_rules: set[str] | 
     if not rules:
         return out
     scripts: list[tuple[str, Path, str]] = []
+    expected = {rule["id"]: str((rule.get("failure") or {}).get("expected") or "") for rule in rules}
     for rule in rules:
         script = (rule.get("failure") or {}).get("replay") or ""
         path = workdir / name / f"replay_{rule['id']}.py"
@@ -137,7 +151,7 @@ def verify_report(report: dict[str, Any], workdir: Path, only_rules: set[str] | 
             if not script:
                 out.append(Verification(name, rule_id, False, None, "-", 0.0, "no replay script"))
                 continue
-            checks = "outcome" if observed_outcome(script) == "Success" else "error"
+            checks = what_exit_zero_shows(script, expected[rule_id])
             url = emulator.url if isinstance(emulator, RunningEmulator) else None
             reset = isinstance(emulator, RunningEmulator) and emulator.reset()
             code, last, seconds = run_script(path, url)

@@ -67,7 +67,9 @@ def run_fault(name: str, profile: str = "ci", all_rules: bool = False, recorded:
     started = time.monotonic()
     with ReferenceKMS(faults=[name], creating_seconds=0.05) as ref:
         report = run_suite(
-            TargetConfig(kind="endpoint", endpoint_url=ref.url),
+            # The reference leaves Creating after 0.05 s, so 2 s bounds every poll; the default 10 s made
+            # faults that hide a replica (a new key ID, never leaving Creating) take many minutes.
+            TargetConfig(kind="endpoint", endpoint_url=ref.url, creating_timeout=2.0),
             profile=profile,
             foci=foci,
             rules=selected,

@@ -48,6 +48,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("AWS_SESSION_TOKEN", FAKE_TOKEN)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # AwsRun refuses to run in an xdist worker
     state = tmp_path / "state"
     monkeypatch.setenv(S.STATE_DIR_ENV, str(state))
     return state
@@ -317,6 +318,13 @@ def test_guarded_run_end_to_end(aws_env: Path) -> None:
         assert days in (6, 7)
     assert run.run_id not in S.pending_runs(aws_env)
     assert events(run.ledger.path)[-1]["event"] == "teardown"
+
+
+def test_a_run_refuses_to_start_in_an_xdist_worker(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    with pytest.raises(S.SafetyError, match="one process"):
+        S.AwsRun(boto3.session.Session(), primary_region=PRIMARY, replica_regions=[WEST])
+    assert not aws_env.exists()  # refused before any ledger was written
 
 
 def test_calls_on_keys_the_run_did_not_create_are_refused(aws_env: Path) -> None:
