@@ -83,7 +83,7 @@ def documented_errors(operation: str) -> frozenset[str]:
         shapes = model.operation_model(operation).error_shapes
     except Exception:
         return COMMON_ERRORS
-    codes = {shape.error_code or shape.name for shape in shapes}
+    codes = {getattr(shape, "error_code", None) or shape.name for shape in shapes}
     return COMMON_ERRORS | codes
 
 

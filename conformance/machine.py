@@ -54,10 +54,10 @@ from conformance.targets import MUTATING_OPERATIONS, Observation, Target
 
 # How many primaries a test case may create, per focus: moto's CreateKey costs ~50 ms (an RSA key
 # each time), so a focus creates only the keys its rules need.
-MAX_FAMILIES = {"replicate": 1, "lifecycle": 2, "crypto": 3, "all": 3}
+MAX_FAMILIES = {"validation": 1, "replicate": 2, "lifecycle": 2, "crypto": 3, "all": 3}
 
 # Foci split the machine into independent pytest items (parallel under xdist); "all" runs every rule.
-FOCI = ("replicate", "lifecycle", "crypto")
+FOCI = ("validation", "replicate", "lifecycle", "crypto")
 
 
 def step(*foci: str, returns_handle: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -252,7 +252,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             if obs.kind == "error":
                 # A refused CreateKey (a key spec the target lacks, a permission) is setup, not a rule:
                 # the rules that needed this key stay unchecked.
-                self.ctx.log.notes.append(f"CreateKey {render(params, 120)} refused: {obs.code}")
+                self.ctx.log.notes.append(f"CreateKey {render(params, 120)} refused: {obs.code}: {obs.message[:200]}")
                 return None
             response = self.expect(Expectation(), obs, ("ERR-002",))
             assert response is None
@@ -419,7 +419,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ key creation
     @initialize(target=families, params=inputs.primary_key_params())
-    @step("replicate", "lifecycle", "crypto", returns_handle=True)
+    @step("validation", "replicate", "lifecycle", "crypto", returns_handle=True)
     def first_primary(self, params: dict[str, Any]) -> Any:
         handle = self._new_primary(params)
         if isinstance(handle, Handle):
@@ -433,7 +433,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: len(self.world.families) < MAX_FAMILIES.get(self.ctx.focus, 3))
     @rule(target=families, params=inputs.primary_key_params())
-    @step("replicate", "lifecycle", "crypto", returns_handle=True)
+    @step("validation", "replicate", "lifecycle", "crypto", returns_handle=True)
     def create_primary(self, params: dict[str, Any]) -> Any:
         return self._new_primary(params)
 
@@ -447,7 +447,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: sum(1 for k in self.world.keys.values() if not k.multi_region) < 1)
     @rule(target=singles)
-    @step("replicate", "lifecycle", returns_handle=True)
+    @step("validation", returns_handle=True)
     def create_single_region_key(self) -> Any:
         record = self._create_key({"Description": "kms-conformance single-Region key"})
         return multiple() if record is None else Handle(record.key_id)
@@ -459,7 +459,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         key_form=st.sampled_from(["id", "arn"]),
         extras=inputs.valid_replicate_extras(),
     )
-    @step("replicate", "lifecycle", "crypto")
+    @step("validation", "replicate", "lifecycle", "crypto")
     def replicate_key(self, handle: Handle, region_pick: int, key_form: str, extras: dict[str, Any]) -> None:
         family = self._family(handle)
         region = self.cfg.regions[region_pick % len(self.cfg.regions)]
@@ -477,7 +477,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         bads=st.lists(inputs.invalid_replicate_input(), min_size=1, max_size=3),
         region_pick=st.integers(0, 7),
     )
-    @step("replicate")
+    @step("validation")
     def replicate_key_invalid(self, handle: Handle, bads: list[inputs.BadInput], region_pick: int) -> None:
         for bad in bads:
             self._replicate_invalid(handle, bad, region_pick)
@@ -500,7 +500,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: any(len(f.regions) > 1 for f in self.world.families.values()))
     @rule(handle=families, pick=st.integers(0, 7), region_pick=st.integers(0, 7))
-    @step("replicate", "lifecycle")
+    @step("validation", "lifecycle")
     def replicate_a_replica(self, handle: Handle, pick: int, region_pick: int) -> None:
         family = self._family(handle)
         replicas = self.world.replicas(family)
@@ -511,7 +511,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         self._replicate(replica.region, {"KeyId": replica.key_id, "ReplicaRegion": region})
 
     @rule(handle=singles, region_pick=st.integers(0, 7))
-    @step("replicate")
+    @step("validation")
     def replicate_single_region_key(self, handle: Handle, region_pick: int) -> None:
         region = self.cfg.replica_regions[region_pick % len(self.cfg.replica_regions)]
         self._replicate(self.cfg.primary_region, {"KeyId": handle.key_id, "ReplicaRegion": region})
@@ -792,7 +792,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             meta = response.get("KeyMetadata", {})
             if record.role == "REPLICA" and not self._configuration_matches(record, meta):
                 # Replicas learn of configuration changes asynchronously on AWS: wait a bounded time.
-                meta = self._eventually(record, lambda m, r=record: self._configuration_matches(r, m)) or meta
+                meta = self._eventually(record, functools.partial(self._configuration_matches, record)) or meta
             self.checker.check(
                 "SHARED-001",
                 meta.get("KeyId") == family.key_id,
@@ -1022,7 +1022,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ aliases
     @rule(handle=families, pick=st.integers(0, 7))
-    @step("replicate")
+    @step("validation")
     def alias_in_one_region(self, handle: Handle, pick: int) -> None:
         record = self._member(handle, pick)
         if record.uncertain or not self.supported("CreateAlias"):

@@ -98,6 +98,12 @@ def _summary(report: Mapping[str, Any]) -> list[str]:
         out.append(f"<tr><th>{esc(label)}</th>{cells}</tr>")
     out.append("</tbody></table>")
     out.extend(_expectations(report))
+    notes = [str(n) for n in report.get("notes") or []]
+    if notes:
+        # Run notes: unsupported operations, transport trouble, refused setup calls, interruption.
+        out.append('<section class="notes"><h2>Notes</h2><ul>')
+        out.extend(f"<li>{esc(n)}</li>" for n in notes[:100])
+        out.append("</ul></section>")
     out.append("</header>")
     return out
 

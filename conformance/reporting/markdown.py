@@ -86,6 +86,9 @@ def _summary(report: Mapping[str, Any]) -> list[str]:
     lines.extend(_table(["", *(md_cell(v) for v in verdicts)], rows))
     lines.append("")
     lines.extend(_expectations(report))
+    notes = [str(n) for n in report.get("notes") or []]
+    if notes:
+        lines += ["### Notes", "", *(f"- {md_text(n)}" for n in notes[:100]), ""]
     return lines
 
 

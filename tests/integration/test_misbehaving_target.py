@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 import os
 import signal
 import subprocess
@@ -259,6 +260,19 @@ class _HostileHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("X-Amz-Target", "").endswith(".CreateKey"):
+            # CreateKey works (a refused setup call is not a verdict); everything else is hostile.
+            key_id = "mrk-" + uuid.uuid4().hex
+            metadata = {"AWSAccountId": "111111111111", "KeyId": key_id, "KeyState": "Enabled", "Enabled": True,
+                        "Arn": f"arn:aws:kms:us-east-1:111111111111:key/{key_id}", "MultiRegion": True,
+                        "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", "Origin": "AWS_KMS"}
+            body = json.dumps({"KeyMetadata": metadata}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         body = json.dumps({"__type": "AccessDeniedException", "message": HOSTILE}).encode()
         self.send_response(400)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
