@@ -176,7 +176,9 @@ class Checker:
             return None
         if obs.kind in ("indeterminate", "transient"):
             self.inconclusive(involved, f"{obs.describe()} (no verdict from a transport failure)", op)
-            note = f"transport: the target did not answer usably ({obs.code or obs.kind}); rules involved are inconclusive"
+            note = (
+                f"transport: the target did not answer usably ({obs.code or obs.kind}); rules involved are inconclusive"
+            )
             if note not in self.log.notes:
                 self.log.notes.append(note)
             return None

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
