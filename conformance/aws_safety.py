@@ -66,10 +66,26 @@ CREATING_OPERATIONS = frozenset({"CreateKey", "ReplicateKey"})
 # Calls that change a key (or alias) the caller names: refused when it exists and is not this run's.
 OWNERSHIP_CHECKED = frozenset(
     {
-        "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdatePrimaryRegion",
-        "TagResource", "UntagResource", "PutKeyPolicy", "UpdateKeyDescription", "EnableKeyRotation",
-        "DisableKeyRotation", "RotateKeyOnDemand", "ImportKeyMaterial", "DeleteImportedKeyMaterial",
-        "CreateAlias", "UpdateAlias", "DeleteAlias", "CreateGrant", "RevokeGrant", "RetireGrant",
+        "EnableKey",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "UpdatePrimaryRegion",
+        "TagResource",
+        "UntagResource",
+        "PutKeyPolicy",
+        "UpdateKeyDescription",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+        "ImportKeyMaterial",
+        "DeleteImportedKeyMaterial",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "CreateGrant",
+        "RevokeGrant",
+        "RetireGrant",
         "ReplicateKey",
     }
 )
@@ -473,8 +489,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "<redacted-access-key-id>"),
     (re.compile(r"(Signature=)[0-9a-f]{64}"), r"\1<redacted>"),
     (re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=%_-]{16,}"), r"\1<redacted>"),
-    (re.compile(r"(?i)(aws_(?:secret_access_key|session_token)['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=]{16,}"),
-     r"\1<redacted>"),
+    (
+        re.compile(r"(?i)(aws_(?:secret_access_key|session_token)['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9+/=]{16,}"),
+        r"\1<redacted>",
+    ),
     (re.compile(r"(?i)(\"?(?:SecretAccessKey|SessionToken)\"?\s*[:=]\s*\"?)[A-Za-z0-9+/=]{16,}"), r"\1<redacted>"),
 )
 
@@ -716,9 +734,7 @@ def _suite_tags(client: Any, key_id: str) -> dict[str, str]:
             return tags
 
 
-def _find_tagged(
-    clients: _Clients, run_id: str | None, regions: Iterable[str], result: CleanupResult
-) -> list[KeyRef]:
+def _find_tagged(clients: _Clients, run_id: str | None, regions: Iterable[str], result: CleanupResult) -> list[KeyRef]:
     """Keys carrying a suite tag (with value ``run_id`` when given), by ListKeys + ListResourceTags."""
     found: list[KeyRef] = []
     for region in dict.fromkeys(regions):
@@ -935,8 +951,12 @@ class AwsRun:
     def __enter__(self) -> AwsRun:
         register_session_secrets(self.session)
         self.ledger.append(
-            "run", run_id=self.run_id, account=self.account_id, regions=list(self.allowed_regions),
-            max_keys=self.budget.limit, pid=os.getpid(),
+            "run",
+            run_id=self.run_id,
+            account=self.account_id,
+            regions=list(self.allowed_regions),
+            max_keys=self.budget.limit,
+            pid=os.getpid(),
         )
         for r in self.ledger.records():  # a resumed run keeps owning what it created before
             if r.get("event") in ("created", "alias") and r.get("key_id"):

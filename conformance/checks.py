@@ -175,7 +175,12 @@ class Checker:
             self.unsupported(involved, op)
             return None
         if obs.kind in ("indeterminate", "transient"):
-            self.inconclusive(involved, f"{obs.describe()} (no verdict from a transport failure)", op)
+            server_error = obs.http_status is not None and obs.http_status >= 500
+            self.inconclusive(
+                (*involved, "ERR-002") if server_error else involved,
+                f"{obs.describe()} (no verdict from a transport failure)"[:300],
+                op,
+            )
             note = (
                 f"transport: the target did not answer usably ({obs.code or obs.kind}); rules involved are inconclusive"
             )

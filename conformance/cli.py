@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--endpoint-url", default=None, help="implies --target endpoint")
     run.add_argument("--region", default="us-east-1", help="the primary Region (default us-east-1)")
     run.add_argument("--replica-regions", default="us-west-2,eu-west-1,ap-southeast-2,ca-central-1")
-    run.add_argument("--profile", choices=tuple(PROFILES), default=None,
-                     help="Hypothesis budget (default: ci when CI is set, else dev)")
+    run.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        default=None,
+        help="Hypothesis budget (default: ci when CI is set, else dev)",
+    )
     run.add_argument("--report-dir", default=None, help="default reports/<implementation>")
     run.add_argument("--rules", default="", help="rule IDs or groups, comma-separated")
     run.add_argument("--expectations", default=None, help="TOML file of expected failures")
@@ -96,10 +100,19 @@ def cmd_rules(fmt: str) -> int:
     catalogue = load_catalogue()
     if fmt == "json":
         rows = [
-            {"id": r.id, "group": r.group, "strictness": r.strictness, "title": r.title, "statement": r.statement,
-             "error_codes": sorted(r.error_codes), "accepted": list(r.accepted), "checked": r.checked,
-             "sources": [{"title": s.title, "section": s.section, "url": s.url, "quote": s.quote}
-                         for s in r.sources]}
+            {
+                "id": r.id,
+                "group": r.group,
+                "strictness": r.strictness,
+                "title": r.title,
+                "statement": r.statement,
+                "error_codes": sorted(r.error_codes),
+                "accepted": list(r.accepted),
+                "checked": r.checked,
+                "sources": [
+                    {"title": s.title, "section": s.section, "url": s.url, "quote": s.quote} for s in r.sources
+                ],
+            }
             for r in catalogue
         ]
         print(json.dumps({"version": catalogue.version, "rules": rows}, indent=2, ensure_ascii=False))
@@ -163,13 +176,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--endpoint-url goes with --target endpoint, not {kind}")
     replicas = tuple(r.strip() for r in args.replica_regions.split(",") if r.strip())
     try:
-        cfg = config_from_environment(kind, endpoint_url=args.endpoint_url, primary_region=args.region,
-                                      replica_regions=replicas, implementation=args.implementation or "")
+        cfg = config_from_environment(
+            kind,
+            endpoint_url=args.endpoint_url,
+            primary_region=args.region,
+            replica_regions=replicas,
+            implementation=args.implementation or "",
+        )
     except TargetConfigError as exc:
         raise UsageError(str(exc)) from None
     if cfg.kind == "aws":
-        raise UsageError("the aws target is not available yet: its safety rails (opt-in, account allow-list, "
-                         "key budget, guaranteed cleanup) are not built")
+        raise UsageError(
+            "the aws target is not available yet: its safety rails (opt-in, account allow-list, "
+            "key budget, guaranteed cleanup) are not built"
+        )
     if cfg.kind == "endpoint" and cfg.endpoint_url:
         _check_reachable(cfg.endpoint_url)
     expectations_path = Path(args.expectations) if args.expectations else None
@@ -190,18 +210,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot use report directory {report_dir}: {exc.strerror or exc}") from None
     suite_dir = Path(__file__).parent / "suite"
     pytest_args = [
-        str(suite_dir), "-p", "conformance.plugin", "-c", str(suite_dir / "pytest.ini"), "--rootdir",
-        str(suite_dir), "-v", "--no-header", "-p", "no:randomly",
-        f"--kms-target={cfg.kind}", f"--kms-region={cfg.primary_region}",
-        f"--kms-replica-regions={','.join(cfg.replica_regions)}", f"--kms-profile={profile}",
+        str(suite_dir),
+        "-p",
+        "conformance.plugin",
+        "-c",
+        str(suite_dir / "pytest.ini"),
+        "--rootdir",
+        str(suite_dir),
+        "-v",
+        "--no-header",
+        "-p",
+        "no:randomly",
+        f"--kms-target={cfg.kind}",
+        f"--kms-region={cfg.primary_region}",
+        f"--kms-replica-regions={','.join(cfg.replica_regions)}",
+        f"--kms-profile={profile}",
         f"--kms-report-dir={report_dir}",
     ]
     if cfg.endpoint_url:
         pytest_args.append(f"--kms-endpoint-url={cfg.endpoint_url}")
-    for option, value in (("--kms-rules", args.rules), ("--kms-seed", args.seed),
-                          ("--kms-implementation", args.implementation),
-                          ("--kms-implementation-version", args.implementation_version),
-                          ("--kms-run-id", args.run_id)):
+    for option, value in (
+        ("--kms-rules", args.rules),
+        ("--kms-seed", args.seed),
+        ("--kms-implementation", args.implementation),
+        ("--kms-implementation-version", args.implementation_version),
+        ("--kms-run-id", args.run_id),
+    ):
         if value not in (None, ""):
             pytest_args.append(f"{option}={value}")
     if args.workers:
@@ -235,8 +269,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"kms-conformance: error: pytest exit code {int(code)}", file=sys.stderr)
         return EXIT_USAGE
     if code == pytest.ExitCode.TESTS_FAILED:
-        print("kms-conformance: warning: a suite item failed (a bug in kms-conformance, not the target); "
-              "see the report's notes", file=sys.stderr)
+        print(
+            "kms-conformance: warning: a suite item failed (a bug in kms-conformance, not the target); "
+            "see the report's notes",
+            file=sys.stderr,
+        )
     return result
 
 

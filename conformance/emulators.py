@@ -414,9 +414,7 @@ def _system_listeners() -> list[Listener]:
         raise EmulatorError("`ss` (Debian package iproute2) is needed to check where an emulator listens")
     found: list[Listener] = []
     for flag, protocol in (("-ltnpH", "tcp"), ("-lunpH", "udp")):
-        result = subprocess.run(
-            [ss, flag], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL
-        )
+        result = subprocess.run([ss, flag], capture_output=True, text=True, check=True, stdin=subprocess.DEVNULL)
         found.extend(parse_ss_listeners(result.stdout, protocol))
     return found
 
@@ -774,9 +772,7 @@ def command_environment(emulator: RunningEmulator, base: Mapping[str, str] | Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m conformance.emulators`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m conformance.emulators", description=(__doc__ or "").split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m conformance.emulators", description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
         "--home", type=Path, default=None, help=f"cache dir (default ${HOME_ENV}, else <repo>/.emulators)"
     )

@@ -32,9 +32,7 @@ class Budget:
 PROFILES: dict[str, Budget] = {
     "dev": Budget(max_examples=20, steps=20, derandomize=False, use_database=True, shrink_seconds=20),
     # The pull-request gate: deterministic, small, no example database.
-    "ci": Budget(
-        max_examples=25, steps=20, derandomize=True, use_database=False, shrink_seconds=600, max_shrinks=40
-    ),
+    "ci": Budget(max_examples=25, steps=20, derandomize=True, use_database=False, shrink_seconds=600, max_shrinks=40),
     # Nightly: random exploration at scale; failures are saved and replayed first the next night.
     "nightly": Budget(max_examples=150, steps=40, derandomize=False, use_database=True, shrink_seconds=120),
     # Real AWS: every call costs money and time (replicas take about 60 s); no shrinking.

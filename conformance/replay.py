@@ -71,6 +71,9 @@ def call(region, operation, **params):
         code = exc.response.get("Error", {{}}).get("Code")
         print(f"{{operation}} in {{region}}: {{code}}: {{exc.response.get('Error', {{}}).get('Message')}}")
         return code, {{}}
+    except Exception as exc:  # an in-process implementation that crashes, as it did in the suite
+        print(f"{{operation}} in {{region}}: {{type(exc).__name__}}: {{exc}}")
+        return type(exc).__name__, {{}}
 
 
 def wrap(public_key, material):

@@ -31,16 +31,35 @@ DEFAULT_REPLICA_REGIONS = ("us-west-2", "eu-west-1", "ap-southeast-2", "ca-centr
 # Operations whose effect on the server cannot be ruled out when their outcome is unknown.
 MUTATING_OPERATIONS = frozenset(
     {
-        "CreateKey", "ReplicateKey", "EnableKey", "DisableKey", "ScheduleKeyDeletion", "CancelKeyDeletion",
-        "UpdatePrimaryRegion", "TagResource", "UntagResource", "PutKeyPolicy", "UpdateKeyDescription",
-        "CreateAlias", "DeleteAlias", "EnableKeyRotation", "DisableKeyRotation", "ImportKeyMaterial",
+        "CreateKey",
+        "ReplicateKey",
+        "EnableKey",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "UpdatePrimaryRegion",
+        "TagResource",
+        "UntagResource",
+        "PutKeyPolicy",
+        "UpdateKeyDescription",
+        "CreateAlias",
+        "DeleteAlias",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "ImportKeyMaterial",
         "GetParametersForImport",
     }
 )
 # What implementations answer for an operation they do not implement.
 UNSUPPORTED_CODES = frozenset(
-    {"UnknownOperationException", "NotImplemented", "NotImplementedException", "InvalidAction",
-     "UnsupportedOperation", "InternalFailure:NotImplemented"}
+    {
+        "UnknownOperationException",
+        "NotImplemented",
+        "NotImplementedException",
+        "InvalidAction",
+        "UnsupportedOperation",
+        "InternalFailure:NotImplemented",
+    }
 )
 SERVER_ERROR_CODES = frozenset({"KMSInternalException", "InternalFailure", "InternalError", "ServiceUnavailable"})
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
@@ -89,8 +108,10 @@ class TargetConfig:
 
 def config_from_environment(kind: TargetKind | None = None, **overrides: Any) -> TargetConfig:
     """A config honouring boto3's own conventions (AWS_ENDPOINT_URL_KMS, then AWS_ENDPOINT_URL)."""
-    endpoint = overrides.pop("endpoint_url", None) or os.environ.get("AWS_ENDPOINT_URL_KMS") or os.environ.get(
-        "AWS_ENDPOINT_URL"
+    endpoint = (
+        overrides.pop("endpoint_url", None)
+        or os.environ.get("AWS_ENDPOINT_URL_KMS")
+        or os.environ.get("AWS_ENDPOINT_URL")
     )
     if kind is None:
         kind = "endpoint" if endpoint else "moto"
@@ -304,7 +325,12 @@ class Target:
             return Observation(operation, region, params, "transient", code=type(exc).__name__, message=str(exc))
         except ResponseParserError as exc:
             return Observation(
-                operation, region, params, "malformed", code="MalformedResponse", message=str(exc)[:500],
+                operation,
+                region,
+                params,
+                "malformed",
+                code="MalformedResponse",
+                message=str(exc)[:500],
                 raw=getattr(self._last_body, "value", ""),
             )
         except NotImplementedError as exc:
@@ -321,8 +347,13 @@ class Target:
             # botocore raises plain exceptions (AttributeError, UnicodeDecodeError, ValueError) on bodies
             # it cannot parse into the output shape: a malformed response.
             return Observation(
-                operation, region, params, "malformed", code="MalformedResponse",
-                message=f"{type(exc).__name__}: {exc}", raw=getattr(self._last_body, "value", ""),
+                operation,
+                region,
+                params,
+                "malformed",
+                code="MalformedResponse",
+                message=f"{type(exc).__name__}: {exc}",
+                raw=getattr(self._last_body, "value", ""),
             )
         finally:
             self.calls += 1
@@ -334,22 +365,32 @@ class Target:
         if missing:
             # botocore turns an unparseable 200 body into an empty result instead of raising.
             return Observation(
-                operation, region, params, "malformed", code="MalformedResponse", response=response,
-                message=f"response lacks {missing}", raw=getattr(self._last_body, "value", ""),
+                operation,
+                region,
+                params,
+                "malformed",
+                code="MalformedResponse",
+                response=response,
+                message=f"response lacks {missing}",
+                raw=getattr(self._last_body, "value", ""),
             )
         return Observation(operation, region, params, "ok", response=response)
 
-    def _client_error(
-        self, region: str, operation: str, params: dict[str, Any], exc: bexc.ClientError
-    ) -> Observation:
+    def _client_error(self, region: str, operation: str, params: dict[str, Any], exc: bexc.ClientError) -> Observation:
         error = exc.response.get("Error", {}) or {}
         code = str(error.get("Code", "") or "")
         message = str(error.get("Message", "") or error.get("message", "") or "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         raw = getattr(self._last_body, "value", "")
         obs = Observation(operation, region, params, "error", code=code, message=message, http_status=status, raw=raw)
-        if code in UNSUPPORTED_CODES or status == 501 or (
-            code in ("InternalFailure", "InternalError") and "not" in message.lower() and "implement" in message.lower()
+        if (
+            code in UNSUPPORTED_CODES
+            or status == 501
+            or (
+                code in ("InternalFailure", "InternalError")
+                and "not" in message.lower()
+                and "implement" in message.lower()
+            )
         ):
             obs.kind = "unsupported"
         elif self._retried_after_unknown(operation):

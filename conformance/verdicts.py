@@ -67,6 +67,9 @@ def verdict_for(
             "replay": event.replay,
         }
         return RuleVerdict(rule, "fail", checks, detail, failure)
+    if rule.id == "ERR-002" and tally.inconclusive:
+        # A 5xx through a network cannot be told from a server bug: never a pass once one was seen.
+        return RuleVerdict(rule, "inconclusive", checks, "; ".join(tally.inconclusive[:3]), None)
     if tally.passes:
         return RuleVerdict(rule, "pass", checks, "", None)
     if tally.unsupported:

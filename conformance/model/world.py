@@ -271,8 +271,10 @@ class World:
 
     # ---------- CreateKey ----------
     def apply_create(self, region: str, metadata: Mapping[str, Any], params: Mapping[str, Any]) -> KeyRecord:
-        if self.account_id is None:
-            self.account_id = str(metadata.get("AWSAccountId", ""))
+        if not self.account_id:
+            # AWSAccountId, or else the account field of the key ARN (some emulators omit the former).
+            arn_parts = str(metadata.get("Arn", "")).split(":")
+            self.account_id = str(metadata.get("AWSAccountId") or (arn_parts[4] if len(arn_parts) > 4 else ""))
         key_id = str(metadata["KeyId"])
         multi = bool(params.get("MultiRegion"))
         origin = params.get("Origin", "AWS_KMS")

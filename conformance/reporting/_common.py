@@ -17,9 +17,7 @@ STRICTNESS_LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "INFO")
 
 # Control characters (but tab, newline, carriage return), DEL and C1 controls, lone surrogates, U+FFFE/FFFF,
 # and the bidi overrides/isolates that can make displayed text differ from the bytes ("Trojan Source").
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]"
-)
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 
 
 def _visible(match: re.Match[str]) -> str:

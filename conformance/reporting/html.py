@@ -74,8 +74,7 @@ def _summary(report: Mapping[str, Any]) -> list[str]:
         ("Rules", summary.get("total_rules", len(c.rules(report)))),
         (
             "Checks / steps / examples",
-            f"{c.text(summary.get('checks'))} / {c.text(summary.get('steps'))} / "
-            f"{c.text(summary.get('examples'))}",
+            f"{c.text(summary.get('checks'))} / {c.text(summary.get('steps'))} / {c.text(summary.get('examples'))}",
         ),
     ]
     out = [
@@ -125,8 +124,7 @@ def _expectations(report: Mapping[str, Any]) -> list[str]:
         f"<p>Expectations file: <code>{esc(exp_file)}</code></p><ul>",
         f"<li>Expected failures: {len(expected)}</li>",
         f"<li><strong>New failures ({len(new)}):</strong> {_id_list(new)}</li>",
-        f"<li><strong>Unexpected passes ({len(unexpected)}):</strong> "
-        f"{esc(', '.join(unexpected)) or 'none'}</li>",
+        f"<li><strong>Unexpected passes ({len(unexpected)}):</strong> {esc(', '.join(unexpected)) or 'none'}</li>",
         "</ul></section>",
     ]
 
@@ -201,8 +199,7 @@ def _failures(report: Mapping[str, Any]) -> list[str]:
             )
         if failure.get("program"):
             out.append(
-                "<details><summary>Hypothesis program</summary>"
-                f"{_pre(failure.get('program'), 'program')}</details>"
+                f"<details><summary>Hypothesis program</summary>{_pre(failure.get('program'), 'program')}</details>"
             )
         if failure.get("replay"):
             out.append(

@@ -67,8 +67,7 @@ def _summary(report: Mapping[str, Any]) -> list[str]:
         f"- **Implementation:** {md_text(c.implementation_label(report))}",
         f"- **Target:** {md_text(c.target_label(report))}",
         f"- **Hypothesis:** {md_text(c.hypothesis_label(report))}",
-        f"- **Catalogue:** {md_text(report.get('catalogue_version'))}; "
-        f"**tool:** {md_text(report.get('tool_version'))}",
+        f"- **Catalogue:** {md_text(report.get('catalogue_version'))}; **tool:** {md_text(report.get('tool_version'))}",
         f"- **Started:** {md_text(report.get('started_at'))}; "
         f"**duration:** {md_text(report.get('duration_seconds'))} s",
         f"- **Rules:** {md_text(summary.get('total_rules', len(c.rules(report))))}; "
@@ -80,9 +79,7 @@ def _summary(report: Mapping[str, Any]) -> list[str]:
     by_level = c.strictness_counts(report)
     verdicts = list(dict.fromkeys([*totals, *(v for row in by_level.values() for v in row)]))
     rows = [["**all**", *(str(totals.get(v, 0)) for v in verdicts)]]
-    rows.extend(
-        [md_cell(level), *(str(counts.get(v, 0)) for v in verdicts)] for level, counts in by_level.items()
-    )
+    rows.extend([md_cell(level), *(str(counts.get(v, 0)) for v in verdicts)] for level, counts in by_level.items())
     lines.extend(_table(["", *(md_cell(v) for v in verdicts)], rows))
     lines.append("")
     lines.extend(_expectations(report))
@@ -145,16 +142,13 @@ def _failures(report: Mapping[str, Any]) -> list[str]:
         failure = c.failure_of(rule)
         lines.extend(
             [
-                f"### {md_text(rule.get('id'))} ({md_text(rule.get('strictness'))}): "
-                f"{md_text(rule.get('title'))}",
+                f"### {md_text(rule.get('id'))} ({md_text(rule.get('strictness'))}): {md_text(rule.get('title'))}",
                 "",
                 f"**Statement:** {md_text(rule.get('statement'))}",
                 "",
                 f"**Source:** {md_text(rule.get('source'))}"
                 + (
-                    f" ({_link('documentation', rule.get('source_url'))})"
-                    if c.safe_url(rule.get("source_url"))
-                    else ""
+                    f" ({_link('documentation', rule.get('source_url'))})" if c.safe_url(rule.get("source_url")) else ""
                 ),
                 "",
             ]

@@ -80,9 +80,7 @@ def build_matrix(reports: Sequence[Mapping[str, Any]]) -> Matrix:
         col = _column(report)
         n = seen_labels[col.label] = seen_labels.get(col.label, 0) + 1
         if n > 1:
-            col = MatrixColumn(
-                f"{col.label} #{n}", col.implementation, col.version, col.target_kind, col.conformant
-            )
+            col = MatrixColumn(f"{col.label} #{n}", col.implementation, col.version, col.target_kind, col.conformant)
         columns.append(col)
 
     meta: dict[str, Mapping[str, Any]] = {}
@@ -133,9 +131,7 @@ def render_matrix_markdown(matrix: Matrix) -> str:
             shown = md_cell(verdict)
             cells.append(f"**{shown} (MUST)**" if row.is_must_failure(i) else shown)
         lines.append(
-            "| "
-            + " | ".join([md_cell(row.rule_id), md_cell(row.strictness), md_cell(row.title), *cells])
-            + " |"
+            "| " + " | ".join([md_cell(row.rule_id), md_cell(row.strictness), md_cell(row.title), *cells]) + " |"
         )
     for verdict in matrix.verdicts:
         counts = [str(total.get(verdict, 0)) for total in matrix.totals]
@@ -177,11 +173,7 @@ def render_matrix_html(matrix: Matrix) -> str:
     for row in matrix.rows:
         cells = []
         for i, verdict in enumerate(row.cells):
-            cls = (
-                "must-fail"
-                if row.is_must_failure(i)
-                else f"v-{verdict if verdict in c.VERDICTS else 'absent'}"
-            )
+            cls = "must-fail" if row.is_must_failure(i) else f"v-{verdict if verdict in c.VERDICTS else 'absent'}"
             cells.append(f'<td class="{cls}">{esc(verdict)}</td>')
         out.append(
             f"<tr><td>{esc(row.rule_id)}</td><td>{esc(row.strictness)}</td><td>{esc(row.title)}</td>"

@@ -23,7 +23,7 @@ _DEFS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # keyid
     (
         "replicate-accepts-alias",
-        ("KEYID-004", "KEYID-005"),
+        ("KEYID-004", "KEYID-005", "ALIAS-002"),  # ALIAS-002 restates KEYID-004 for ReplicateKey
         "ReplicateKey resolves alias names and alias ARNs instead of answering InvalidArnException.",
     ),
     (
