@@ -67,8 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--implementation", default=None)
     run.add_argument("--implementation-version", default=None)
     run.add_argument("--run-id", default=None)
+    aws = run.add_argument_group("aws target (real AWS: costs money; read the README first)")
+    aws.add_argument(
+        "--i-understand-this-costs-money",
+        dest="aws_opt_in",
+        action="store_true",
+        help="opt in to the aws target (or KMS_CONFORMANCE_AWS_OPT_IN=1)",
+    )
+    aws.add_argument(
+        "--aws-accounts",
+        default=None,
+        help="comma-separated account IDs the run may touch (or KMS_CONFORMANCE_AWS_ACCOUNTS)",
+    )
+    aws.add_argument("--aws-max-keys", type=int, default=None, help="keys (replicas included) the run may create")
+    aws.add_argument("--aws-profile", default=None, help="named AWS profile (default: the standard chain)")
     rules = sub.add_parser("rules", help="print the rule catalogue")
     rules.add_argument("--format", choices=("text", "json", "md"), default="text")
+    cleanup = sub.add_parser("aws-cleanup", help="schedule deletion of keys a run left on real AWS (by tag)")
+    which = cleanup.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", default=None)
+    which.add_argument("--all-runs", action="store_true")
+    cleanup.add_argument("--regions", required=True, help="comma-separated Regions to search")
+    cleanup.add_argument("--i-understand-this-costs-money", dest="aws_opt_in", action="store_true")
+    cleanup.add_argument("--aws-accounts", default=None)
+    cleanup.add_argument("--aws-profile", default=None)
     matrix = sub.add_parser("matrix", help="one table of rules by implementation")
     matrix.add_argument("reports", nargs="+", help="report.json files")
     matrix.add_argument("--out", default="reports", help="directory for matrix.md and matrix.html")
@@ -82,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_rules(args.format)
         if args.command == "matrix":
             return cmd_matrix(args.reports, Path(args.out))
+        if args.command == "aws-cleanup":
+            return cmd_aws_cleanup(args)
         return cmd_run(args)
     except UsageError as exc:
         print(f"kms-conformance: error: {exc}", file=sys.stderr)
@@ -156,6 +180,71 @@ def _check_reachable(url: str) -> None:
         raise Unreachable(f"{url}: {exc.strerror or exc}") from None
 
 
+def _aws_preflight(args: argparse.Namespace, primary: str, replicas: Sequence[str]) -> list[str]:
+    """Opt-in, account allow-list (STS GetCallerIdentity), Regions: before any KMS call. Plugin options."""
+    import boto3
+    import botocore.exceptions
+
+    from conformance.aws_safety import SafetyError, pending_runs, preflight
+
+    try:
+        session = boto3.session.Session(profile_name=args.aws_profile)
+        account = preflight(
+            session,
+            opt_in=args.aws_opt_in,
+            allowed_accounts=args.aws_accounts,
+            primary_region=primary,
+            replica_regions=replicas,
+        )
+    except SafetyError as exc:
+        raise UsageError(str(exc)) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise UsageError(f"aws target: {exc}") from None
+    leftovers = pending_runs()
+    if leftovers:
+        print(
+            f"kms-conformance: note: earlier runs may have left keys: {', '.join(leftovers[:5])} "
+            "(kms-conformance aws-cleanup --run-id ID --regions ...)",
+            file=sys.stderr,
+        )
+    print(
+        f"kms-conformance: aws target: account {account}; every key created is tagged and scheduled for "
+        "deletion (7 days) when the run ends",
+        file=sys.stderr,
+    )
+    out = []
+    if args.aws_profile:
+        out.append(f"--kms-aws-profile={args.aws_profile}")
+    if args.aws_max_keys is not None:
+        out.append(f"--kms-aws-max-keys={args.aws_max_keys}")
+    return out
+
+
+def cmd_aws_cleanup(args: argparse.Namespace) -> int:
+    import boto3
+    import botocore.exceptions
+
+    from conformance.aws_safety import SafetyError, check_opt_in, cleanup
+
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    try:
+        check_opt_in(args.aws_opt_in)
+        session = boto3.session.Session(profile_name=args.aws_profile)
+        from conformance.aws_safety import check_account, parse_accounts
+
+        accounts = parse_accounts(
+            args.aws_accounts if args.aws_accounts is not None else os.environ.get("KMS_CONFORMANCE_AWS_ACCOUNTS")
+        )
+        check_account(session, regions[0] if regions else "us-east-1", accounts)
+        result = cleanup(None if args.all_runs else args.run_id, session, regions)
+    except SafetyError as exc:
+        raise UsageError(str(exc)) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise UsageError(f"aws-cleanup: {exc}") from None
+    print(result.summary())
+    return EXIT_OK if result.complete else EXIT_NONCONFORMANT
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -185,11 +274,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except TargetConfigError as exc:
         raise UsageError(str(exc)) from None
+    aws_args: list[str] = []
     if cfg.kind == "aws":
-        raise UsageError(
-            "the aws target is not available yet: its safety rails (opt-in, account allow-list, "
-            "key budget, guaranteed cleanup) are not built"
-        )
+        aws_args = _aws_preflight(args, cfg.primary_region, cfg.replica_regions)
     if cfg.kind == "endpoint" and cfg.endpoint_url:
         _check_reachable(cfg.endpoint_url)
     expectations_path = Path(args.expectations) if args.expectations else None
@@ -238,8 +325,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     ):
         if value not in (None, ""):
             pytest_args.append(f"{option}={value}")
-    if args.workers:
+    if args.workers and cfg.kind != "aws":  # the aws target runs in one process (one ledger, one teardown)
         pytest_args += ["-n", str(args.workers)]
+    pytest_args += aws_args
     report_path = report_dir / "report.json"
     if report_path.exists():
         report_path.unlink()  # a stale report must never pass for this run's

@@ -53,6 +53,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kms-implementation", default=None, help="implementation name for the report")
     group.addoption("--kms-implementation-version", default=None, help="implementation version for the report")
     group.addoption("--kms-run-id", default=None, help="run identifier (names and tags carry it)")
+    group.addoption("--kms-aws-profile", default=None, help="aws target: the named AWS profile")
+    group.addoption("--kms-aws-max-keys", type=int, default=None, help="aws target: keys this run may create")
 
 
 class SuiteSession:
@@ -75,6 +77,9 @@ class SuiteSession:
         self.target_config = make_target_config(config)
         self.log: EventLog = current_log()
         self._target: Target | None = None
+        self._aws_run: Any = None
+        self.aws_profile: str | None = opt("--kms-aws-profile")
+        self.aws_max_keys: int | None = opt("--kms-aws-max-keys")
         self._unsupported: frozenset[str] | None = None
         self.flaky: set[str] = set()
         self.errors: list[str] = []
@@ -82,8 +87,29 @@ class SuiteSession:
     @property
     def target(self) -> Target:
         if self._target is None:
-            self._target = Target(self.target_config)
+            if self.target_config.kind == "aws":
+                self._target = self._aws_target()
+            else:
+                self._target = Target(self.target_config)
         return self._target
+
+    def _aws_target(self) -> Target:
+        """Real AWS, inside the rails: every call guarded, every key in the ledger, teardown at the end.
+        The CLI has already checked the opt-in and the account allow-list (``aws_safety.preflight``)."""
+        import boto3
+
+        from conformance.aws_safety import AwsRun, recommended_config
+
+        session = boto3.session.Session(profile_name=self.aws_profile)
+        cfg = recommended_config(self.target_config)
+        self._aws_run = AwsRun(
+            session,
+            primary_region=cfg.primary_region,
+            replica_regions=cfg.replica_regions,
+            run_id=self.run_id,
+            max_keys=self.aws_max_keys,
+        ).__enter__()
+        return Target(cfg, guard=self._aws_run, session=session)
 
     @property
     def unsupported_ops(self) -> frozenset[str]:
@@ -147,6 +173,9 @@ class SuiteSession:
             )
 
     def close(self) -> None:
+        if self._aws_run is not None:
+            run, self._aws_run = self._aws_run, None
+            run.__exit__(None, None, None)  # schedules deletion (7 days) of every key this run created
         if self._target is not None:
             self._target.close()
 

@@ -214,8 +214,11 @@ def _dummy_credentials_needed(cfg: TargetConfig) -> bool:
 class Target:
     """A connected implementation: one boto3 client per Region, calls classified into observations."""
 
-    def __init__(self, config: TargetConfig) -> None:
+    def __init__(self, config: TargetConfig, guard: Any = None, session: Any = None) -> None:
         self.config = config
+        # For the aws target: an ``aws_safety.AwsRun`` through which every call passes (budget,
+        # allowed Regions, keys of this run only, ledger for teardown).
+        self.guard = guard
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._mock: Any = None
@@ -224,10 +227,9 @@ class Target:
         self.calls = 0
         self.call_seconds = 0.0
         self.trace: list[tuple[str, str, dict[str, Any]]] | None = None  # set to a list to record calls
-        if config.kind == "aws":
+        if config.kind == "aws" and guard is None:
             raise TargetConfigError(
-                "the aws target is not enabled in this version: its safety rails (opt-in flag, account "
-                "allow-list, key budget, guaranteed cleanup) are not built yet"
+                "the aws target runs only inside its safety rails (kms-conformance run --target aws)"
             )
         if config.kind == "moto":
             from moto import mock_aws
@@ -238,7 +240,7 @@ class Target:
         if _dummy_credentials_needed(config):
             # Loopback emulators accept any credentials; these are not secrets.
             session_kwargs = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        self._session = boto3.session.Session(**session_kwargs)
+        self._session = session or boto3.session.Session(**session_kwargs)
 
     @property
     def is_in_process(self) -> bool:
@@ -306,6 +308,12 @@ class Target:
         return operation in MUTATING_OPERATIONS and "unknown" in attempts[:-1]
 
     def call(self, region: str, operation: str, params: Mapping[str, Any]) -> Observation:
+        if self.guard is not None:
+            # May raise aws_safety.CallRefused: the step is skipped, no verdict.
+            return self.guard.guard(self._call, region, operation, params)
+        return self._call(region, operation, params)
+
+    def _call(self, region: str, operation: str, params: Mapping[str, Any]) -> Observation:
         params = dict(params)
         if self.trace is not None:
             self.trace.append((region, operation, params))
