@@ -165,9 +165,12 @@ def _bad(field: str, bypass: bool | None = None) -> Any:
     return wrap
 
 
+INVALID_GROUPS = ("KeyId", "ReplicaRegion", "Policy", "Tags", "Description")
+
+
 @cache
-def invalid_replicate_input() -> st.SearchStrategy[BadInput]:
-    """Every kind of invalid ReplicateKey input, one parameter at a time."""
+def invalid_replicate_input(group: str | None = None) -> st.SearchStrategy[BadInput]:
+    """Every kind of invalid ReplicateKey input (of one parameter, when ``group`` names it)."""
     acct, part, region = PLACEHOLDER_ACCOUNT, "aws", PLACEHOLDER_REGION
     key_ids = invalid_key_ids(part, region, acct, key_id=PLACEHOLDER_KEY_ID).map(_bad("KeyId"))
     regions = invalid_replica_regions(region).map(_bad("ReplicaRegion"))
@@ -177,7 +180,8 @@ def invalid_replicate_input() -> st.SearchStrategy[BadInput]:
     )
     tags = invalid_tag_lists().map(_bad("Tags"))
     descriptions = invalid_descriptions().map(_bad("Description"))
-    return st.one_of(key_ids, regions, policies, tags, descriptions)
+    groups = {"KeyId": key_ids, "ReplicaRegion": regions, "Policy": policies, "Tags": tags, "Description": descriptions}
+    return groups[group] if group else st.one_of(*groups.values())
 
 
 def wrap_key_material(public_key_der: bytes, material: bytes) -> bytes:

@@ -152,6 +152,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         self.material: dict[str, bytes] = {}
         self.algorithms: dict[str, dict[str, Any]] = {}  # key ID -> observed CreateKey metadata
         self.created_at: dict[tuple[str, str], Any] = {}
+        self.created_wall: dict[tuple[str, str], float] = {}  # client clock at CreateKey
         ctx.log.examples += 1
 
     # ------------------------------------------------------------------ plumbing
@@ -276,6 +277,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             record.states = {state}  # adopt it: later rules are judged from what the key really is
             record.has_material = state != PENDING_IMPORT
         self.created_at[(region, record.key_id)] = metadata.get("CreationDate")
+        self.created_wall[(region, record.key_id)] = time.time()
         if record.multi_region:
             self._check_configuration(record, metadata, "CreateKey")
         else:
@@ -474,7 +476,9 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     @rule(
         handle=families,
-        bads=st.lists(inputs.invalid_replicate_input(), min_size=1, max_size=3),
+        bads=st.sampled_from(inputs.INVALID_GROUPS).flatmap(
+            lambda group: st.lists(inputs.invalid_replicate_input(group), min_size=1, max_size=4)
+        ),
         region_pick=st.integers(0, 7),
     )
     @step("validation")
@@ -522,6 +526,15 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         started = time.time()
         obs = self.call(caller, "ReplicateKey", **params)
         self.note(f"ReplicateKey from {caller}: {render(params, 300)} -> {obs.describe()[:160]}")
+        if obs.unknown and (obs.http_status or 0) >= 500 and expectation.must_fail:
+            # An invalid request answered 5xx: ask once more. Twice is the server, not the network
+            # (the retries inside each call make a transient double failure very unlikely).
+            again = self.call(caller, "ReplicateKey", **params)
+            if again.unknown and (again.http_status or 0) >= 500:
+                again.kind = "crash"
+                obs = again
+        if self._state_changed_behind_our_back(caller, params, expectation, obs):
+            return
         response = self.expect(expectation, obs, success_rules, self._replicate_blame(params, obs))
         if response is None:
             if obs.unknown and expectation.success_allowed:
@@ -530,8 +543,37 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         primary, _ = self.world.resolve_key_id(caller, params["KeyId"], aliases_allowed=False)
         assert primary is not None
         replica = self.world.apply_replicate(caller, params)
-        self._check_replicate_response(primary, replica, params, response, started)
+        if not self._check_replicate_response(primary, replica, params, response, started):
+            # The replica is not where or what the model says it is: nothing after this can be judged.
+            self.tainted = True
+            return
         self._after_replication(primary, replica)
+
+    def _state_changed_behind_our_back(
+        self, caller: str, params: dict[str, Any], expectation: Expectation, obs: Observation
+    ) -> bool:
+        """A refusal for the key's state where the model saw none: if the key's state changed without a
+        call on it, that is the deviation (an independent property synchronised), not this call's."""
+        if not (obs.is_error and expectation.success_allowed and not expectation.errors):
+            return False
+        if obs.code not in ("DisabledException", "KMSInvalidStateException"):
+            return False
+        primary, _ = self.world.resolve_key_id(caller, params.get("KeyId"), aliases_allowed=False)
+        if primary is None:
+            return False
+        probe = self.call(primary.region, "DescribeKey", KeyId=primary.key_id)
+        state = probe.response.get("KeyMetadata", {}).get("KeyState") if probe.ok else None
+        if not isinstance(state, str) or state in primary.states:
+            return False
+        self.checker.failed(
+            "INDEP-001",
+            f"KeyState {sorted(primary.states)}: nothing was done to this key",
+            f"{state} (another related key's change reached it); ReplicateKey answered {obs.code}",
+            operation="DescribeKey",
+        )
+        primary.states = {state}
+        self.tainted = True
+        return True
 
     @staticmethod
     def _replicate_blame(params: dict[str, Any], obs: Observation) -> tuple[str, ...]:
@@ -556,13 +598,14 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
 
     def _check_replicate_response(
         self, primary: KeyRecord, replica: KeyRecord, params: dict[str, Any], response: dict[str, Any], started: float
-    ) -> None:
+    ) -> bool:
+        """Check a ReplicateKey success; False when the replica's identity is not the documented one."""
         c = self.checker
         op = "ReplicateKey"
         meta = response.get("ReplicaKeyMetadata")
         if not isinstance(meta, dict):
             c.failed("RESP-001", "ReplicaKeyMetadata in the response", render(response), operation=op)
-            return
+            return False
         key_form_rule = "KEYID-002" if str(params["KeyId"]).startswith("arn:") else "KEYID-001"
         c.passed(key_form_rule, op)
         c.passed("REGION-007", op)
@@ -594,7 +637,17 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         self._check_configuration_response(replica, meta)
         created = meta.get("CreationDate")
         primary_created = self.created_at.get((primary.region, primary.key_id))
-        if created is not None and primary_created is not None:
+        made_at = self.created_wall.get((primary.region, primary.key_id))
+        if created is not None and primary_created is not None and made_at is not None and started - made_at > 1.5:
+            # More than a second after the primary was made, the replica's own date must be later.
+            c.check(
+                "RESP-005",
+                created > primary_created,
+                f"a CreationDate of its own, after the primary's ({primary_created})",
+                str(created),
+                operation=op,
+            )
+        elif created is not None and primary_created is not None:
             c.check(
                 "RESP-005",
                 created >= primary_created,
@@ -655,6 +708,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             c.passed("DESC-005", op)
         if params.get("BypassPolicyLockoutSafetyCheck") and "Policy" in params:
             c.passed("POLICY-008", op)
+        return meta.get("KeyId") == replica.key_id and meta.get("Arn") == replica.arn
 
     def _check_configuration_response(self, replica: KeyRecord, meta: dict[str, Any]) -> None:
         """The ReplicateKey response's configuration: REPLICA, PrimaryKey; ReplicaKeys is a SHOULD."""

@@ -141,36 +141,16 @@ class SuiteSession:
 
     def run_recorded(self, case_id: str) -> None:
         """Replay one recorded real-AWS case; a failure carries a replay script of the calls made."""
-        from conformance.checks import Checker
-        from conformance.events import CheckEvent
-        from conformance.recorded import replay_case
-        from conformance.replay import replay_script
+        from conformance.runner import run_recorded_case
 
-        recorder = RecordingTarget(self.target)
-        checker = Checker(self.catalogue, self.log, enabled=self.selected)
-        failures: list[CheckEvent] = []
-        checker.on_fail = failures.append
-        replay_case(case_id, recorder, checker, name_prefix=f"{self.run_id}-{self.worker}")
-        for event in failures:
-            script = replay_script(
-                recorder.trace,
-                self.target_config,
-                rule=event.rule_id,
-                expected=event.expected,
-                observed=event.observed,
-                results=recorder.results,
-                observed_outcome=recorder.results[-1]["_outcome"] if recorder.results else "",
-            )
-            self.log.record(
-                CheckEvent(
-                    **{
-                        **event.__dict__,
-                        "program": f"recorded real-AWS case {case_id!r} (conformance/data/aws_recordings.json)",
-                        "steps": tuple(f"{op} in {region}: {params}" for region, op, params in recorder.trace),
-                        "replay": script,
-                    }
-                )
-            )
+        run_recorded_case(
+            self.target,
+            self.catalogue,
+            self.log,
+            case_id,
+            selected=self.selected,
+            name_prefix=f"{self.run_id}-{self.worker}",
+        )
 
     def close(self) -> None:
         if self._aws_run is not None:
@@ -178,26 +158,6 @@ class SuiteSession:
             run.__exit__(None, None, None)  # schedules deletion (7 days) of every key this run created
         if self._target is not None:
             self._target.close()
-
-
-class RecordingTarget:
-    """A target wrapper that keeps the calls and results, for replay scripts of recorded cases."""
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self.config = target.config
-        self.trace: list[tuple[str, str, dict[str, Any]]] = []
-        self.results: list[dict[str, Any]] = []
-
-    def call(self, region: str, operation: str, params: Any) -> Any:
-        from conformance.replay import outcome_of
-
-        obs = self._target.call(region, operation, params)
-        self.trace.append((region, operation, dict(params)))
-        result: dict[str, Any] = dict(obs.response) if obs.ok else {}
-        result["_outcome"] = outcome_of(obs.kind, obs.code)
-        self.results.append(result)
-        return obs
 
 
 def make_target_config(config: pytest.Config) -> TargetConfig:

@@ -190,7 +190,6 @@ def run_suite(
     """
     from datetime import UTC, datetime
 
-    from conformance.checks import Checker
     from conformance.machine import FOCI
     from conformance.verdicts import build_report
 
@@ -222,13 +221,12 @@ def run_suite(
             errors += outcome.errors
         if recorded:
             try:
-                from conformance.recorded import recorded_cases, replay_case
+                from conformance.recorded import recorded_cases
             except ImportError:
                 recorded_cases = None  # type: ignore[assignment]
             if recorded_cases is not None:
                 for case in recorded_cases():
-                    checker = Checker(catalogue, log, enabled=selected)
-                    replay_case(case.id, target, checker, name_prefix=f"t{seed or 0}")
+                    run_recorded_case(target, catalogue, log, case.id, selected=selected, name_prefix=f"t{seed or 0}")
     return build_report(
         catalogue,
         log,
@@ -248,3 +246,65 @@ def run_suite(
         notes=errors,
         unsupported_ops=log.unsupported_ops,
     )
+
+
+class RecordingTarget:
+    """A target wrapper that keeps the calls and results, for replay scripts of recorded cases."""
+
+    def __init__(self, target: Target) -> None:
+        self._target = target
+        self.config = target.config
+        self.trace: list[tuple[str, str, dict[str, Any]]] = []
+        self.results: list[dict[str, Any]] = []
+
+    def call(self, region: str, operation: str, params: Any) -> Any:
+        from conformance.replay import outcome_of
+
+        obs = self._target.call(region, operation, params)
+        self.trace.append((region, operation, dict(params)))
+        result: dict[str, Any] = dict(obs.response) if obs.ok else {}
+        result["_outcome"] = outcome_of(obs.kind, obs.code)
+        self.results.append(result)
+        return obs
+
+
+def run_recorded_case(
+    target: Target,
+    catalogue: Catalogue,
+    log: EventLog,
+    case_id: str,
+    *,
+    selected: frozenset[str] | None = None,
+    name_prefix: str = "",
+) -> None:
+    """Replay one recorded real-AWS case; each failure gets the calls made as steps and a replay script."""
+    from conformance.checks import Checker
+    from conformance.events import CheckEvent
+    from conformance.recorded import replay_case
+    from conformance.replay import replay_script
+
+    recorder = RecordingTarget(target)
+    checker = Checker(catalogue, log, enabled=selected)
+    failures: list[CheckEvent] = []
+    checker.on_fail = failures.append
+    replay_case(case_id, recorder, checker, name_prefix=name_prefix)
+    for event in failures:
+        script = replay_script(
+            recorder.trace,
+            target.config,
+            rule=event.rule_id,
+            expected=event.expected,
+            observed=event.observed,
+            results=recorder.results,
+            observed_outcome=recorder.results[-1]["_outcome"] if recorder.results else "",
+        )
+        log.record(
+            CheckEvent(
+                **{
+                    **event.__dict__,
+                    "program": f"recorded real-AWS case {case_id!r} (conformance/data/aws_recordings.json)",
+                    "steps": tuple(f"{op} in {region}: {params}" for region, op, params in recorder.trace),
+                    "replay": script,
+                }
+            )
+        )

@@ -15,10 +15,12 @@ from conformance.runner import run_suite
 from conformance.targets import TargetConfig
 from tests.support.reference_kms import FAULTS, ReferenceKMS
 
-GENERIC_RULES = ("ERR-002", "ERR-003")
+# Rules about the form of any answer: a fault may break them too without a false attribution.
+GENERIC_RULES = ("ERR-001", "ERR-002", "ERR-003", "RESP-007", "RESP-008")
 # Which foci of the state machine exercise a rule group (see conformance/machine.py).
 GROUP_FOCI: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("keyid", "region", "policy", "tags", "description", "response", "alias"), ("replicate",)),
+    **dict.fromkeys(("keyid", "region", "alias"), ("validation",)),
+    **dict.fromkeys(("policy", "tags", "description", "response"), ("validation", "replicate")),
     **dict.fromkeys(("lifecycle", "deletion", "primary", "independent", "mrc"), ("lifecycle",)),
     **dict.fromkeys(("shared", "rotation"), ("lifecycle", "crypto")),
     **dict.fromkeys(("crypto", "import"), ("crypto",)),

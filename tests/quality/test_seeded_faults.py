@@ -16,7 +16,7 @@ from tests.support.reference_kms import FAULTS
 pytestmark = pytest.mark.quality
 
 SUBSET = (
-    "replicate-accepts-alias",  # keyid
+    "replicate-accepts-alias",  # keyid + alias (ALIAS-002)
     "replicate-own-region-wrong-code",  # region
     "replicate-omits-replica-policy",  # policy + response
     "tag-resource-propagates",  # tags
@@ -30,7 +30,6 @@ SUBSET = (
     "update-primary-missing-replica-allowed",  # primary
     "replica-import-description-allowed",  # import
     "decrypt-ignores-keyid",  # crypto
-    "alias-global",  # alias + independent
 )
 
 
@@ -51,7 +50,8 @@ KNOWN_SUITE_PROBLEMS: dict[str, str] = {
     "replicate-omits-replica-policy": "caught only by the recorded tier (no steps or replay)",
     "replica-import-description-allowed": "caught only by the recorded tier (no steps or replay)",
     "decrypt-ignores-keyid": "caught only by the recorded tier (no steps or replay)",
-    "tag-resource-propagates": "TAGS-001 also blamed for tags a TagResource on a related key added",
+    "replica-rotation-not-copied": "no steps/replay for its rules, and other rules blamed",
+    "disable-key-propagates": "KEYID-001/002, REGION-007, PRIMARY-007, SHARED-009 also blamed after DisableKey spread",
     "replicate-inherits-description": "recorded tier charges a wrong Description to its cases' general rules",
     "replicate-response-missing-new-replica": "recorded tier charges a wrong ReplicaKeys to LIFE-002/LIFE-007",
     "mrc-primary-not-updated": "recorded tier charges a wrong MultiRegionConfiguration to DEL-*/PRIMARY-*",
