@@ -173,6 +173,8 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         blame: Iterable[str] | None = None,
     ) -> Any:
         """Check one call; if a mutating call disagreed with the model, the model no longer knows the target."""
+        if self._state_changed_behind_our_back(obs.region, obs.params, expectation, obs):
+            return None
         response = self.checker.outcome(expectation, obs, success_rules, blame)
         if self.checker.diverged and obs.operation in MUTATING_OPERATIONS:
             self.tainted = True
@@ -530,11 +532,9 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             # An invalid request answered 5xx: ask once more. Twice is the server, not the network
             # (the retries inside each call make a transient double failure very unlikely).
             again = self.call(caller, "ReplicateKey", **params)
-            if again.unknown and (again.http_status or 0) >= 500:
-                again.kind = "crash"
+            if again.unknown and (again.http_status or 0) >= 500 and self._target_answers(caller):
+                again.kind = "crash"  # a healthy target that 5xx's this request: its own error
                 obs = again
-        if self._state_changed_behind_our_back(caller, params, expectation, obs):
-            return
         response = self.expect(expectation, obs, success_rules, self._replicate_blame(params, obs))
         if response is None:
             if obs.unknown and expectation.success_allowed:
@@ -549,16 +549,26 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             return
         self._after_replication(primary, replica)
 
+    def _target_answers(self, region: str) -> bool:
+        """Whether the target answers a plain read right now (tells a dead target from a failing request)."""
+        known = next((k for k in self.world.keys.values() if k.region == region), None)
+        if known is None:
+            return False
+        return self.call(region, "DescribeKey", KeyId=known.key_id).ok
+
     def _state_changed_behind_our_back(
         self, caller: str, params: dict[str, Any], expectation: Expectation, obs: Observation
     ) -> bool:
         """A refusal for the key's state where the model saw none: if the key's state changed without a
         call on it, that is the deviation (an independent property synchronised), not this call's."""
-        if not (obs.is_error and expectation.success_allowed and not expectation.errors):
+        if not obs.is_error or obs.code not in ("DisabledException", "KMSInvalidStateException"):
             return False
-        if obs.code not in ("DisabledException", "KMSInvalidStateException"):
+        accepted = set(expectation.extra_codes)
+        for rule_id in expectation.errors:
+            accepted |= self.ctx.catalogue[rule_id].error_codes
+        if obs.code in accepted or "KeyId" not in params:
             return False
-        primary, _ = self.world.resolve_key_id(caller, params.get("KeyId"), aliases_allowed=False)
+        primary, _ = self.world.resolve_key_id(caller, params.get("KeyId"), aliases_allowed=True)
         if primary is None:
             return False
         probe = self.call(primary.region, "DescribeKey", KeyId=primary.key_id)
@@ -568,7 +578,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         self.checker.failed(
             "INDEP-001",
             f"KeyState {sorted(primary.states)}: nothing was done to this key",
-            f"{state} (another related key's change reached it); ReplicateKey answered {obs.code}",
+            f"{state} (another related key's change reached it); {obs.operation} answered {obs.code}",
             operation="DescribeKey",
         )
         primary.states = {state}
@@ -1147,6 +1157,19 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             self.checker.passed("PRIMARY-005", "UpdatePrimaryRegion")
             return
         previous = {m.region: set(m.states) for m in members}
+        for m in members:
+            # What each key really was before the update (a drift is INDEP-001's, not PRIMARY-007's).
+            before = self.call(m.region, "DescribeKey", KeyId=m.key_id)
+            state = before.response.get("KeyMetadata", {}).get("KeyState") if before.ok else None
+            if isinstance(state, str) and state not in ("Updating", *previous[m.region]):
+                self.checker.failed(
+                    "INDEP-001",
+                    f"KeyState {sorted(previous[m.region])}: nothing was done to this key",
+                    f"{state} before UpdatePrimaryRegion",
+                    operation="DescribeKey",
+                )
+            if isinstance(state, str) and state != "Updating":
+                previous[m.region] = {state}
         old_region = family.primary_region
         self.world.update_primary(family, target_region)
         for m in members:

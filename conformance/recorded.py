@@ -806,7 +806,14 @@ class _Comparison:
 
 def _topic_rules(field_name: str, rules: Iterable[str]) -> list[str]:
     prefixes = _TOPICS.get(field_name.split(".")[-1], ())
-    return [r for r in rules if any(r.startswith(p) for p in prefixes)]
+    found = [r for r in rules if any(r.startswith(p) for p in prefixes)]
+    if field_name.startswith("ReplicaKeyMetadata."):
+        # The ReplicateKey response itself: the RESP rules, not what DescribeKey later shows (MRC, PRIMARY).
+        found = [r for r in found if not r.startswith(("MRC-", "PRIMARY-"))]
+    if any(r.startswith("DEL-") for r in found):
+        # A deleted or cancelled key's own state is a DEL rule; INDEP rules are about the other keys.
+        found = [r for r in found if not r.startswith("INDEP-")]
+    return found
 
 
 def _compare_success(

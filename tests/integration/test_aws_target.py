@@ -29,7 +29,7 @@ def fake_aws() -> Iterator[str]:
 
 
 def run_cli(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_CONFORMANCE", "CI"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_CONFORMANCE", "CI", "PYTEST_"))}
     env.update(
         AWS_ENDPOINT_URL=url,
         AWS_ACCESS_KEY_ID="AKIAFAKEFAKEFAKE1234",

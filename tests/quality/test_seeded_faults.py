@@ -46,16 +46,6 @@ def test_subset_spans_the_groups() -> None:
 # Suite problems each of these faults shows (reported to the lead; see the module docstring). While a problem
 # shows, the test xfails; once it is gone the test fails, so the entry is removed and the check tightens.
 KNOWN_SUITE_PROBLEMS: dict[str, str] = {
-    "replicate-accepts-alias": "caught only by the recorded tier, whose failures carry no steps or replay",
-    "replicate-omits-replica-policy": "caught only by the recorded tier (no steps or replay)",
-    "replica-import-description-allowed": "caught only by the recorded tier (no steps or replay)",
-    "decrypt-ignores-keyid": "caught only by the recorded tier (no steps or replay)",
-    "replica-rotation-not-copied": "no steps/replay for its rules, and other rules blamed",
-    "disable-key-propagates": "KEYID-001/002, REGION-007, PRIMARY-007, SHARED-009 also blamed after DisableKey spread",
-    "replicate-inherits-description": "recorded tier charges a wrong Description to its cases' general rules",
-    "replicate-response-missing-new-replica": "recorded tier charges a wrong ReplicaKeys to LIFE-002/LIFE-007",
-    "mrc-primary-not-updated": "recorded tier charges a wrong MultiRegionConfiguration to DEL-*/PRIMARY-*",
-    "cancel-deletion-enables": "INDEP-005 also blamed for the cancelled key itself being Enabled",
 }
 
 

@@ -269,7 +269,9 @@ _DEFS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ),
     (
         "replica-rotation-not-copied",
-        ("SHARED-009", "ROT-004"),
+        # A replica that starts without rotation also reports a setting other than the primary's (ROT-003)
+        # and, with rotation off, no rotation period (SHARED-010).
+        ("SHARED-009", "ROT-004", "ROT-003", "SHARED-010"),
         "A new replica starts with automatic rotation disabled.",
     ),
     (
