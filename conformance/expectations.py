@@ -84,8 +84,9 @@ def render_expectations(report: Mapping[str, Any], previous: Expectations | None
     for rule in report["rules"]:
         if rule["verdict"] != "fail":
             continue
+        observed = " ".join(str((rule.get("failure") or {}).get("observed", "")).split())
         reason = (previous.failures.get(rule["id"]) if previous else None) or (
-            f"observed: {(rule.get('failure') or {}).get('observed', '')[:150]}"
+            f"{rule['title']} not honoured: {observed}"[:190]
         )
         lines += ["[[expected_failure]]", f"rule = {_toml_string(rule['id'])}", f"reason = {_toml_string(reason)}", ""]
     return "\n".join(lines)
