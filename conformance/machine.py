@@ -1598,7 +1598,3 @@ def violation_rules(exc: BaseException) -> list[str]:
     if isinstance(exc, BaseExceptionGroup):
         return [r for inner in exc.exceptions for r in violation_rules(inner)]
     return []
-
-
-def all_rule_methods() -> Iterable[str]:
-    return [name for name in dir(ReplicateKeyMachine) if not name.startswith("_")]
