@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,8 @@ class RuleTally:
     inconclusive: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     fails: int = 0
+    # When the rule first failed: (test cases run so far, seconds since the log began).
+    first_fail: tuple[int, float] | None = None
 
 
 class EventLog:
@@ -64,6 +67,7 @@ class EventLog:
         self.examples = 0
         self.notes: list[str] = []
         self.unsupported_ops: set[str] = set()
+        self.started = time.monotonic()
 
     def record(self, event: CheckEvent) -> None:
         with self._lock:
@@ -72,6 +76,8 @@ class EventLog:
                 tally.passes += 1
             elif event.status == "fail":
                 tally.fails += 1
+                if tally.first_fail is None:
+                    tally.first_fail = (self.examples, round(time.monotonic() - self.started, 1))
                 if event.program:
                     # A shrunk counterexample replaces an earlier, larger one.
                     if tally.fail is None or len(event.steps) <= len(tally.fail.steps):
@@ -102,6 +108,9 @@ class EventLog:
                 for text in raw.get("unsupported", []):
                     if text not in tally.unsupported:
                         tally.unsupported.append(text)
+                first = raw.get("first_fail")
+                if first and (tally.first_fail is None or tuple(first) < tally.first_fail):
+                    tally.first_fail = (int(first[0]), float(first[1]))
             for key in ("fail", "raw_fail"):
                 if raw.get(key):
                     event = CheckEvent.from_json(raw[key])
@@ -125,6 +134,7 @@ class EventLog:
                         "unsupported": list(t.unsupported),
                         "fail": t.fail.to_json() if t.fail else None,
                         "raw_fail": t.raw_fail.to_json() if t.raw_fail else None,
+                        "first_fail": list(t.first_fail) if t.first_fail else None,
                     }
                     for rule_id, t in self.tallies.items()
                 },

@@ -226,7 +226,10 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         if not self.fail_points or not current_build_context().is_final:
             return
         # Only the final (shrunk) replay of a failure carries the program and the replay script.
-        program = "\n".join(self.ctx.program_lines)
+        self.record_counterexamples("\n".join(self.ctx.program_lines))
+
+    def record_counterexamples(self, program: str) -> None:
+        """Record this test case's failures as final counterexamples, with ``program`` as their source."""
         for event, n_calls in self.fail_points:
             if event.rule_id in self.ctx.muted:
                 continue
@@ -588,8 +591,14 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
     @staticmethod
     def _replicate_blame(params: dict[str, Any], obs: Observation) -> tuple[str, ...]:
         """Rules to blame when a ReplicateKey the model allowed fails: the call itself, plus the
-        parameter rule its error code points at."""
-        blamed = ["KEYID-002" if str(params.get("KeyId", "")).startswith("arn:") else "KEYID-001", "REGION-007"]
+        parameter rule its error code points at.
+
+        With a key ARN, the ARN form is blamed (KEYID-002), not REGION-007: an implementation that
+        replicates by key ID but not by ARN would otherwise fail REGION-007 only under the seeds
+        whose ARN call happened to come first, and pass it under the others.
+        """
+        by_arn = str(params.get("KeyId", "")).startswith("arn:")
+        blamed = ["KEYID-002"] if by_arn else ["KEYID-001", "REGION-007"]
         if obs.code == "TagException" and "Tags" in params:
             blamed.append("TAGS-001")
         elif obs.code == "MalformedPolicyDocumentException" and "Policy" in params:

@@ -19,9 +19,10 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.aws_safety import CallRefused
 from conformance.catalogue import Catalogue, load_catalogue
+from conformance.directed import run_scenarios
 from conformance.events import EventLog
 from conformance.machine import ReplicateKeyMachine, SuiteContext, violation_rules
-from conformance.profiles import settings_for
+from conformance.profiles import PROFILES, settings_for
 from conformance.targets import Target, TargetConfig
 
 MAX_PASSES = 12
@@ -129,12 +130,26 @@ def run_machine(
             ctx.program_lines.clear()
         ctx.program_lines.append(text)
 
+    def machine_class() -> type[ReplicateKeyMachine]:
+        return type("ReplicateKeyMachine", (ReplicateKeyMachine,), {"context": ctx, "__module__": __name__})
+
+    if PROFILES[profile].directed:
+        # Scripted scenarios first: what they find fails under every seed, and is muted below.
+        try:
+            found = run_scenarios(machine_class(), focus)
+        except Exception as exc:  # a bug in the suite: reported, never blamed on the target
+            outcome.errors.append(f"suite error in a directed scenario: {type(exc).__name__}: {str(exc)[:300]}")
+            found = set()
+        outcome.failing_rules |= found
+        muted |= found
+        if progress and found:
+            progress(f"directed scenarios: failing rules {', '.join(sorted(found))}")
     for _ in range(max_passes):
         outcome.passes += 1
         ctx.muted = frozenset(muted)
-        machine = type("ReplicateKeyMachine", (ReplicateKeyMachine,), {"context": ctx, "__module__": __name__})
+        machine = machine_class()
         if seed is not None:
-            machine._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+            machine._hypothesis_internal_use_seed = seed
         settings = settings_for(profile, target_name, examples_share=examples_share)
         try:
             with with_reporter(collect):

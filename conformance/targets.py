@@ -281,6 +281,10 @@ class Target:
                 )
                 client.meta.events.register("before-parse.kms.*", self._keep_body)
                 client.meta.events.register("needs-retry.kms", self._note_attempt)
+                if self.config.kind == "endpoint" and self.config.is_loopback:
+                    client.meta.events.register_first(
+                        "needs-retry.kms", self._quick_server_error_retry  # type: ignore[arg-type]
+                    )
                 self._clients[region] = client
             return client
 
@@ -297,6 +301,23 @@ class Target:
         attempts = getattr(self._attempts, "value", None)
         if attempts is not None:
             attempts.append(_attempt_outcome(response, caught_exception))
+
+    def _quick_server_error_retry(self, response: Any = None, attempts: int = 0, **_: Any) -> float | None:
+        """Retry a loopback server's 5xx after milliseconds, not botocore's seconds.
+
+        botocore's standard mode waits up to 1, 2, 4 s between attempts, sized for a remote fleet. A
+        loopback emulator that answers 500 does so at once and, usually, every time (a crash in its
+        handler): hundreds of such calls made a run against moto server take half an hour. The number
+        of attempts stays botocore's (``max_attempts``); throttling keeps botocore's backoff (None
+        here lets botocore's own handler decide).
+        """
+        if not isinstance(response, tuple) or len(response) < 2 or attempts >= self.config.max_attempts:
+            return None
+        status = getattr(response[0], "status_code", None)
+        code = (response[1] or {}).get("Error", {}).get("Code", "") if isinstance(response[1], dict) else ""
+        if not isinstance(status, int) or status < 500 or code in THROTTLING_CODES:
+            return None
+        return 0.02 * 2 ** (attempts - 1)
 
     def _retried_after_unknown(self, operation: str) -> bool:
         """A mutating call that botocore retried after an attempt the server may have applied.

@@ -65,6 +65,10 @@ def verdict_for(
             "steps": list(event.steps),
             "program": event.program,
             "replay": event.replay,
+            # How soon the run met it: test cases (directed scenarios count as one each) and seconds.
+            "found_after": (
+                {"examples": tally.first_fail[0], "seconds": tally.first_fail[1]} if tally.first_fail else None
+            ),
         }
         return RuleVerdict(rule, "fail", checks, detail, failure)
     if rule.id == "ERR-002" and tally.inconclusive:

@@ -35,8 +35,9 @@ class FaultResult:
     rules: tuple[str, ...]
     foci: tuple[str, ...]
     caught: bool
-    examples: int
-    seconds: float
+    examples: int  # test cases run until one of its rules first failed (the whole run when not caught)
+    seconds: float  # likewise, seconds
+    run_seconds: float = 0.0  # the whole run
     failing: list[str] = field(default_factory=list)  # every rule that failed
     false_attributions: list[str] = field(default_factory=list)  # failing rules the fault does not name
     verdicts: dict[str, str] = field(default_factory=dict)  # the fault's own rules
@@ -78,19 +79,28 @@ def run_fault(name: str, profile: str = "ci", all_rules: bool = False, recorded:
             recorded=recorded,
             implementation=f"reference+{name}",
         )
-    seconds = time.monotonic() - started
+    run_seconds = time.monotonic() - started
     verdicts = {r["id"]: r["verdict"] for r in report["rules"]}
     strictness = {r["id"]: r["strictness"] for r in report["rules"]}
     failing = [rid for rid, v in verdicts.items() if v == "fail"]
+    found = [
+        r["failure"]["found_after"]
+        for r in report["rules"]
+        if r["id"] in fault.rules and r["verdict"] == "fail" and (r["failure"] or {}).get("found_after")
+    ]
+    first = min(found, key=lambda f: (f["examples"], f["seconds"])) if found else None
     return FaultResult(
         fault=name,
         rules=fault.rules,
         foci=foci,
         caught=any(verdicts.get(r) == "fail" for r in fault.rules),
-        examples=int(report["summary"]["examples"]),
-        seconds=round(seconds, 2),
+        examples=int(first["examples"]) if first else int(report["summary"]["examples"]),
+        seconds=float(first["seconds"]) if first else round(run_seconds, 2),
+        run_seconds=round(run_seconds, 2),
         failing=failing,
-        false_attributions=[r for r in failing if r not in fault.rules and strictness[r] != "INFO"],
+        false_attributions=[
+            r for r in failing if r not in fault.rules and r not in GENERIC_RULES and strictness[r] != "INFO"
+        ],
         verdicts={r: verdicts.get(r, "?") for r in fault.rules},
         notes=[n for n in report["notes"] if n.startswith(("suite error", "hypothesis:", "flaky"))],
         report=report,

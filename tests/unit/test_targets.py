@@ -183,6 +183,23 @@ def test_persistent_5xx_is_indeterminate_for_mutating_calls_and_transient_for_re
     assert len(upstream.seen) == 3, "5xx is retried"
 
 
+def test_a_loopback_5xx_is_retried_after_milliseconds_throttling_after_botocores_backoff(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All attempts are made, but a loopback server's 500 waits milliseconds, not botocore's seconds."""
+    slept: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", slept.append)
+    monkeypatch.setattr(botocore_standard.ExponentialBackoff, "delay_amount", lambda self, ctx: 1.0)
+    obs = call(upstream, "ReplicateKey", INTERNAL, max_attempts=4)
+    assert obs.kind == "indeterminate" and len(upstream.seen) == 4
+    assert len(slept) == 3 and max(slept) < 0.2, slept
+    slept.clear()
+    upstream.seen.clear()
+    obs = call(upstream, "ReplicateKey", THROTTLED, max_attempts=4)
+    assert obs.kind == "transient" and len(upstream.seen) == 4
+    assert slept == [1.0, 1.0, 1.0], "throttling waits botocore's backoff"
+
+
 @pytest.mark.parametrize("server_error", [INTERNAL, (502, "<html>Bad Gateway</html>"), error("ServiceUnavailable",
                                                                                                status=503)])
 def test_any_5xx_on_a_read_is_transient(upstream: Upstream, server_error: tuple[int, str]) -> None:
