@@ -13,6 +13,7 @@ muted for the exploration, which spends its budget on what the scenarios do not 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,11 @@ def _replicate(region_pick: int, key_form: str = "id", **extras: Any) -> Then:
     return lambda d, h: d.replicate_key(handle=h, region_pick=region_pick, key_form=key_form, extras=extras)
 
 
+def _pause(seconds: float) -> Then:
+    """Let time pass: RESP-005 tells a replica's own CreationDate from a copied one only after 1.5 s."""
+    return lambda d, h: time.sleep(seconds)
+
+
 def _observe_all(d: Driver, h: Handle) -> None:
     d.describe_related_keys(handle=h)
     d.list_tags_of_related_keys(handle=h)
@@ -232,27 +238,44 @@ SCENARIOS: tuple[Scenario, ...] = (
       for i, extras in enumerate(VALID_EXTRAS)),
     _scenario("replicate-by-arn", R, SYMMETRIC, _replicate(2, "arn"), _describe),
     _scenario("replicate-into-an-occupied-region", R, SYMMETRIC, _replicate(1)),
+    _scenario("replica-creation-date", R, SYMMETRIC, _pause(1.6), _replicate(2), replica=False),
     _scenario("independent-properties", R, SYMMETRIC, _independence),
     _scenario("shared-properties-hmac", R, HMAC, _replicate(2), _observe_all),
     _scenario("shared-properties-rsa", R, RSA_SIGN, _replicate(2), _observe_all),
     _scenario("shared-properties-external", R, EXTERNAL, _observe_all),
     # lifecycle
+    _scenario("replicas-created-later", L + R, SYMMETRIC, _replicate(2), _replicate(3), _describe),
     _scenario("disabled-primary", L, SYMMETRIC, _enable(0, False), _replicate(2), _describe),
     _scenario("disabled-primary-occupied-region", L, SYMMETRIC, _enable(0, False), _replicate(1)),
     _scenario("disable-a-replica", L, SYMMETRIC, _enable(1, False), _describe, _enable(1, True), _describe),
     _scenario("deletion-window", L, SYMMETRIC, _delete(1, 6), _delete(1, 31), _delete(1, 7), _describe),
     _scenario("replica-pending-deletion", L, SYMMETRIC, _delete(1, 7), _replicate(1), _describe),
     _scenario("enable-a-key-pending-deletion", L, SYMMETRIC, _delete(1, 7), _enable(1, True), _enable(1, False)),
-    _scenario("cancel-deletion", L, SYMMETRIC, _delete(1, 7),
-              lambda d, h: d.cancel_deletion(handle=h, pick=1), _describe),
+    _scenario(
+        "cancel-one-of-two-deletions",
+        L,
+        SYMMETRIC,
+        _replicate(2),
+        _delete(1, 7),
+        _delete(2, 7),
+        lambda d, h: d.cancel_deletion(handle=h, pick=1),
+        _describe,
+    ),
     _scenario("primary-pending-replica-deletion", L, SYMMETRIC, _delete(0, 30), _describe, _replicate(2)),
     _scenario("primary-without-replicas-deleted", L, SYMMETRIC, _delete(0, 7), _describe, replica=False),
     _scenario("rotation-on-the-primary", L, SYMMETRIC, _rotation(0, True), _rotation_status, _replicate(2),
               _rotation_status, _rotation(0, False), _rotation_status),
     _scenario("enable-rotation-on-a-replica", L, SYMMETRIC, _rotation(1, True)),
     _scenario("disable-rotation-on-a-replica", L, SYMMETRIC, _rotation(0, True), _rotation(1, False)),
-    _scenario("update-primary-region", L, SYMMETRIC,
-              lambda d, h: d.update_primary_region(handle=h, pick=0, region_pick=1), _describe, _replicate(2)),
+    _scenario(
+        "update-primary-region",
+        L,
+        SYMMETRIC,
+        _replicate(2),
+        lambda d, h: d.update_primary_region(handle=h, pick=0, region_pick=1),
+        _describe,
+        _replicate(3),
+    ),
     _scenario("external-key-material", L + C, EXTERNAL, _replicate(2),
               lambda d, h: d.import_key_material(handle=h, pick=0, wrong=False), _describe),
     # crypto

@@ -1004,7 +1004,28 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             self.checker.check(
                 "DEL-003", state == DISABLED, "Disabled after CancelKeyDeletion", state, operation="DescribeKey"
             )
-            self.checker.passed("INDEP-005", "CancelKeyDeletion")
+            if isinstance(state, str):
+                record.states = {state}  # a difference was just recorded: later checks must not blame it again
+            self._check_others_still_pending_deletion(handle, record)
+
+    def _check_others_still_pending_deletion(self, handle: Handle, cancelled: KeyRecord) -> None:
+        """INDEP-005: a CancelKeyDeletion leaves every other related key's pending deletion alone."""
+        for other in self.world.members(self._family(handle)):
+            if other.region == cancelled.region or other.uncertain or not other.states <= DELETION_STATES:
+                continue
+            meta = self.call(other.region, "DescribeKey", KeyId=other.key_id)
+            state = meta.response.get("KeyMetadata", {}).get("KeyState") if meta.ok else None
+            if not isinstance(state, str):
+                continue
+            self.checker.check(
+                "INDEP-005",
+                state in other.states,
+                f"KeyState {sorted(other.states)} (CancelKeyDeletion was on the key in {cancelled.region})",
+                state,
+                operation="DescribeKey",
+            )
+            other.states = {state}
+        self.checker.passed("INDEP-005", "CancelKeyDeletion")
 
     @rule(handle=families, pick=st.integers(0, 7), text=inputs.descriptions())
     @step("replicate", "lifecycle")
