@@ -225,6 +225,8 @@ class _Ctx:
             "ImportToken": got["ImportToken"],
             "EncryptedKeyMaterial": wrapped,
             "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            # Not sent: lets a replay script wrap the same material for its own target's wrapping key.
+            "_material": material,
             **extra,
         }
 

@@ -343,7 +343,8 @@ class Target:
         self._attempts.value = []
         started = time.perf_counter()
         try:
-            response = method(**params)
+            # "_"-prefixed entries are notes for replay scripts (the plaintext key material), never sent.
+            response = method(**{k: v for k, v in params.items() if not k.startswith("_")})
         except bexc.ClientError as exc:
             return self._client_error(region, operation, params, exc)
         except (bexc.ReadTimeoutError, bexc.ConnectionClosedError) as exc:
