@@ -108,8 +108,9 @@ def mutation(session: nox.Session) -> None:
 
 @nox.session
 def stability(session: nox.Session) -> None:
-    """Whether repeated runs give the same verdicts."""
-    install_and_run(session, "python", "scripts/stability.py")
+    """Verdict flips: 20 runs with one seed, then 10 with random seeds (arguments after -- replace these)."""
+    defaults = [] if session.posargs else ["--runs", "20", "--seed", "1234", "--random-seeds", "10", "--jobs", "2"]
+    install_and_run(session, "python", "scripts/stability.py", *defaults)
 
 
 @nox.session

@@ -80,7 +80,9 @@ def run_command(
         "--run-id", f"publish-{name}",
     ]
     if expectations is not None:
-        argv += ["--expectations", str(expectations)]
+        # Relative to the repository (the run's working directory): published reports name no local path.
+        shown = expectations.relative_to(ROOT) if expectations.is_relative_to(ROOT) else expectations
+        argv += ["--expectations", str(shown)]
         if update_expectations:
             argv.append("--update-expectations")
     return argv
