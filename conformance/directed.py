@@ -104,9 +104,16 @@ VALID_EXTRAS: tuple[dict[str, Any], ...] = (
 class Driver:
     """Calls a machine's rules one by one, checking after each step as Hypothesis would."""
 
-    def __init__(self, machine: ReplicateKeyMachine) -> None:
+    def __init__(self, machine: ReplicateKeyMachine, name: str = "") -> None:
         self.machine = machine
+        self.name = name
         self.program: list[str] = []
+        self.cuts: list[int] = []  # for each of the machine's fail points: the program lines up to it
+
+    def program_until(self, fail_point: int) -> str:
+        """The scenario's source up to the step in which the machine's ``fail_point``-th failure happened."""
+        header = f"# directed scenario {self.name} (conformance/directed.py)"
+        return "\n".join([header, *self.program[: self.cuts[fail_point]]])
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.machine, name)
@@ -115,6 +122,7 @@ class Driver:
             shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             self.program.append(f"state.{name}({shown})"[:400])
             result = method(**kwargs)
+            self.cuts += [len(self.program)] * (len(self.machine.fail_points) - len(self.cuts))
             # A violation is recorded by the checker; the scenario goes on (a tainted machine does nothing).
             with contextlib.suppress(RuleViolation):
                 self.machine.no_rule_broken_in_this_step()
@@ -307,11 +315,10 @@ def run_scenarios(machine_class: type[ReplicateKeyMachine], focus: str) -> set[s
     failing: set[str] = set()
     for scenario in scenarios_for(focus):
         machine = machine_class()
-        driver = Driver(machine)
+        driver = Driver(machine, scenario.name)
         try:
             scenario.script(driver)
         finally:
-            program = f"# directed scenario {scenario.name} (conformance/directed.py)\n" + "\n".join(driver.program)
-            machine.record_counterexamples(program)
-        failing |= {event.rule_id for event, _ in machine.fail_points}
+            machine.record_counterexamples(driver.program_until)
+        failing |= {event.rule_id for event, _, _ in machine.fail_points}
     return failing

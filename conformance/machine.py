@@ -144,7 +144,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         self.world = World(partition=partition_of(self.cfg.primary_region) or "aws")
         self.trace: list[tuple[str, str, dict[str, Any]]] = []
         self.results: list[dict[str, Any]] = []
-        self.fail_points: list[tuple[CheckEvent, int]] = []
+        self.fail_points: list[tuple[CheckEvent, int, int]] = []  # (event, calls so far, steps so far)
         self.steps: list[str] = []
         self.checker = Checker(ctx.catalogue, ctx.log, ctx.muted, ctx.enabled, set(ctx.unsupported_ops))
         self.checker.on_fail = self._on_fail
@@ -187,14 +187,14 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             raise violation_type(event.rule_id)(event)
 
     def _on_fail(self, event: CheckEvent) -> None:
-        self.fail_points.append((event, len(self.trace)))
+        self.fail_points.append((event, len(self.trace), len(self.steps)))
         tally = self.ctx.log.tallies.get(event.rule_id)
         if tally is not None and tally.raw_fail is not None and not tally.raw_fail.replay:
             # The first failure of a rule keeps its (unshrunk) program, in case no shrunk one ever comes:
             # failures met while Hypothesis shrinks another bug are real, but not replayed as final.
-            tally.raw_fail = self._counterexample(event, len(self.trace))
+            tally.raw_fail = self._counterexample(event, len(self.trace), len(self.steps))
 
-    def _counterexample(self, event: CheckEvent, n_calls: int) -> CheckEvent:
+    def _counterexample(self, event: CheckEvent, n_calls: int, n_steps: int) -> CheckEvent:
         last = self.results[n_calls - 1]["_outcome"] if n_calls else "Success"
         script = replay_script(
             self.trace[:n_calls],
@@ -212,7 +212,7 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
             observed=event.observed,
             evidence=event.evidence,
             operation=event.operation,
-            steps=tuple(self.steps),
+            steps=tuple(self.steps[:n_steps]),  # what led to the failure, not what came after
             replay=script,
         )
 
@@ -228,13 +228,15 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         # Only the final (shrunk) replay of a failure carries the program and the replay script.
         self.record_counterexamples("\n".join(self.ctx.program_lines))
 
-    def record_counterexamples(self, program: str) -> None:
-        """Record this test case's failures as final counterexamples, with ``program`` as their source."""
-        for event, n_calls in self.fail_points:
+    def record_counterexamples(self, program: str | Callable[[int], str]) -> None:
+        """Record this test case's failures as final counterexamples; ``program`` is their source (or,
+        called with a failure's index in ``fail_points``, gives the source up to that failure)."""
+        for index, (event, n_calls, n_steps) in enumerate(self.fail_points):
             if event.rule_id in self.ctx.muted:
                 continue
-            example = self._counterexample(event, n_calls)
-            self.ctx.log.record(CheckEvent(**{**example.__dict__, "program": program}))
+            example = self._counterexample(event, n_calls, n_steps)
+            text = program(index) if callable(program) else program
+            self.ctx.log.record(CheckEvent(**{**example.__dict__, "program": text}))
 
     # ------------------------------------------------------------------ helpers
     def _family(self, handle: Handle) -> Family:
