@@ -536,8 +536,11 @@ class ReplicateKeyMachine(RuleBasedStateMachine):
         if obs.unknown and (obs.http_status or 0) >= 500 and expectation.must_fail:
             # An invalid request answered 5xx: ask once more. Twice is the server, not the network
             # (the retries inside each call make a transient double failure very unlikely).
+            # The health probe comes first, so that the repeated request is the last call of the trace
+            # (and of the replay script, which then reproduces the 5xx itself).
+            healthy = self._target_answers(caller)
             again = self.call(caller, "ReplicateKey", **params)
-            if again.unknown and (again.http_status or 0) >= 500 and self._target_answers(caller):
+            if again.unknown and (again.http_status or 0) >= 500 and healthy:
                 again.kind = "crash"  # a healthy target that 5xx's this request: its own error
                 obs = again
         response = self.expect(expectation, obs, success_rules, self._replicate_blame(params, obs))
