@@ -333,12 +333,13 @@ def _cli_env(**extra: str) -> dict[str, str]:
 def test_cli_interrupted_writes_the_report_of_what_ran(reference: ReferenceKMS, tmp_path: Path) -> None:
     report_dir = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "run", "--endpoint-url", reference.url, "--profile", "dev",
+        # nightly: a run far longer than the wait below, so the interrupt always lands mid-run.
+        [sys.executable, "-m", "conformance", "run", "--endpoint-url", reference.url, "--profile", "nightly",
          "--seed", "1", "--report-dir", str(report_dir)],
         cwd=tmp_path, env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        time.sleep(6)
+        time.sleep(8)
         assert proc.poll() is None, "the run ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
