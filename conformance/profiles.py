@@ -27,7 +27,7 @@ class Budget:
     # instead of the time, so that the same seed gives the same verdicts on a slower machine.
     shrink_seconds: int = 30
     max_shrinks: int = 500
-    # Run the scripted scenarios of conformance/directed.py before exploring (about 20 keys per run).
+    # Run the scripted scenarios of conformance/directed.py before exploring (a primary each: ~100 keys a run).
     directed: bool = True
 
 
@@ -38,7 +38,7 @@ PROFILES: dict[str, Budget] = {
     # Nightly: random exploration at scale; failures are saved and replayed first the next night.
     "nightly": Budget(max_examples=150, steps=40, derandomize=False, use_database=True, shrink_seconds=120),
     # Real AWS: every call costs money and time (replicas take about 60 s); no shrinking.
-    # No directed scenarios: they create about 20 keys, and the aws key budget is small by default.
+    # No directed scenarios: they create about 100 keys, and the aws key budget is small by default.
     "aws": Budget(max_examples=3, steps=12, derandomize=False, use_database=True, shrink=False, directed=False),
 }
 
