@@ -234,6 +234,12 @@ def _public_keys(d: Driver, h: Handle) -> None:
     d.public_keys_of_related_keys(handle=h)
 
 
+def _single_region(d: Driver) -> None:
+    single = d.create_single_region_key()
+    if isinstance(single, Handle):
+        d.replicate_single_region_key(handle=single, region_pick=0)
+
+
 V, R, L, C = ("validation",), ("replicate",), ("lifecycle",), ("crypto",)
 # ReplicateKey with its parameters is a step of every focus, so its scenarios run in every focus: what
 # they find is then muted there too, instead of costing each focus's exploration one pass per rule.
@@ -249,7 +255,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     _scenario("replicate-a-replica-into-an-occupied-region", V, SYMMETRIC,
               lambda d, h: d.replicate_a_replica(handle=h, pick=1, region_pick=0)),
     _scenario("alias", V, SYMMETRIC, lambda d, h: d.alias_in_one_region(handle=h, pick=0)),
-    Scenario("single-region-key", V, lambda d: _single_region(d)),
+    Scenario("single-region-key", V, _single_region),
     # replicate: each optional parameter, both key forms, an occupied Region
     *(_scenario(f"replicate-with-parameters-{i}", EVERY, SYMMETRIC, _replicate(2, "id", **extras),
                 _observe_all)
@@ -310,12 +316,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     _scenario("ecc-signing", C, ECC_SIGN, _mac_or_sign(0), _public_keys),
     _scenario("rsa-encryption", C, RSA_ENCRYPT, _round_trip(1), _public_keys),
 )
-
-
-def _single_region(d: Driver) -> None:
-    single = d.create_single_region_key()
-    if isinstance(single, Handle):
-        d.replicate_single_region_key(handle=single, region_pick=0)
 
 
 def scenarios_for(focus: str) -> Iterator[Scenario]:
